@@ -1,0 +1,50 @@
+//! The `nlclderain` element.
+
+use gst::glib;
+use gst::prelude::*;
+
+mod imp;
+
+/// Where `nlclderain` runs the network (property `execution-provider`).
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum, Default)]
+#[repr(u32)]
+#[enum_type(name = "GstNlclExecutionProvider")]
+pub enum ExecutionProvider {
+    /// ONNX Runtime's CPU provider.
+    #[default]
+    #[enum_value(name = "CPU", nick = "cpu")]
+    Cpu = 0,
+    /// ONNX Runtime's CUDA provider (needs the onnxruntime-gpu library and an NVIDIA GPU).
+    #[enum_value(name = "CUDA", nick = "cuda")]
+    Cuda = 1,
+    /// ONNX Runtime's TensorRT provider (needs TensorRT and an NVIDIA GPU).
+    #[enum_value(name = "TensorRT", nick = "tensorrt")]
+    TensorRt = 2,
+}
+
+impl From<ExecutionProvider> for nlcl::runtime::Provider {
+    fn from(p: ExecutionProvider) -> Self {
+        match p {
+            ExecutionProvider::Cpu => nlcl::runtime::Provider::Cpu,
+            ExecutionProvider::Cuda => nlcl::runtime::Provider::Cuda,
+            ExecutionProvider::TensorRt => nlcl::runtime::Provider::TensorRt,
+        }
+    }
+}
+
+glib::wrapper! {
+    /// Removes rain from raw video frames with an NLCL generator (ONNX model).
+    pub struct NlclDerain(ObjectSubclass<imp::NlclDerain>)
+        @extends gst_video::VideoFilter, gst_base::BaseTransform, gst::Element, gst::Object;
+}
+
+/// Registers `nlclderain` with `plugin`.
+pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    ExecutionProvider::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
+    gst::Element::register(
+        Some(plugin),
+        "nlclderain",
+        gst::Rank::NONE,
+        NlclDerain::static_type(),
+    )
+}

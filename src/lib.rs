@@ -1,0 +1,25 @@
+//! # nlcl — the NLCL deraining engine
+//!
+//! Everything the `nlclderain` GStreamer element, the `nlcl` command and the trainer share,
+//! with no GStreamer or libtorch dependency:
+//!
+//! - [`spec`]: the generator architecture ([`ModelSpec`]), the single source of truth.
+//! - [`onnx`]: writes a spec plus named weights as an ONNX model with metadata.
+//! - [`runtime`]: loads ONNX Runtime at run time and runs a model on the CPU or a GPU provider.
+//! - [`convert`]: packed / planar video frames <-> planar float tensors in [-1, 1].
+//! - [`metrics`]: Y-channel PSNR and SSIM as the deraining literature computes them.
+//!
+//! ## Model-file contract
+//! Input `rainy`, float32 `[N, 3, H, W]` in [-1, 1] (RGB); output `clean` of the same shape and,
+//! optionally, `rain`. H and W are dynamic; they must be multiples of the metadata value
+//! `nlcl.size_multiple` (default 1), callers pad and crop. See [`onnx::meta`] for metadata keys.
+
+pub mod convert;
+pub mod metrics;
+pub mod onnx;
+pub mod reference;
+pub mod runtime;
+pub mod spec;
+pub mod timing;
+
+pub use spec::ModelSpec;

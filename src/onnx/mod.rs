@@ -1,0 +1,671 @@
+//! Writes an NLCL generator ([`ModelSpec`] + named weights) as an ONNX model.
+//!
+//! The graph follows the model-file contract of the crate root: input `rainy` `[N,3,H,W]`,
+//! output `clean` (and `rain` when the rain generator is included), dynamic N, H and W, outputs
+//! clamped to [-1, 1], provenance in `metadata_props` (keys in [`meta`]).
+
+pub mod proto;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use prost::Message;
+
+use crate::spec::{BACK_PREFIX, ConvDesc, INSTANCE_NORM_EPS, ModelSpec, RAIN_PREFIX, SpecError};
+use proto::*;
+
+/// Metadata keys written into `metadata_props`.
+pub mod meta {
+    /// Architecture tag of [`crate::ModelSpec::tag`], e.g. `w16d4s2r`.
+    pub const ARCH: &str = "nlcl.arch";
+    /// `derain` or `dehaze`.
+    pub const TASK: &str = "nlcl.task";
+    /// Frame sizes must be multiples of this (callers pad and crop).
+    pub const SIZE_MULTIPLE: &str = "nlcl.size_multiple";
+    /// Value range of inputs and outputs, always `[-1,1]`.
+    pub const INPUT_RANGE: &str = "nlcl.input_range";
+    /// Comma-separated output names.
+    pub const OUTPUTS: &str = "nlcl.outputs";
+    /// Training data recipe.
+    pub const DATA: &str = "nlcl.data";
+    /// Training steps.
+    pub const STEPS: &str = "nlcl.steps";
+    /// Trainer options, including ablation flags.
+    pub const TRAINER: &str = "nlcl.trainer";
+    /// Evaluation numbers (as in models/MODELS.md).
+    pub const EVAL: &str = "nlcl.eval";
+}
+
+/// ONNX opset the graphs are written for (Conv, InstanceNormalization, Clip with tensor bounds,
+/// SpaceToDepth, DepthToSpace with `mode`).
+pub const OPSET: i64 = 17;
+/// ONNX IR version matching [`OPSET`].
+pub const IR_VERSION: i64 = 8;
+
+/// Errors from reading weights or writing a model.
+#[derive(Debug, thiserror::Error)]
+pub enum OnnxError {
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error("weight {name:?} is missing from the checkpoint")]
+    MissingWeight { name: String },
+    #[error("weight {name:?} has shape {found:?}, the spec needs {expected:?}")]
+    WeightShape {
+        name: String,
+        found: Vec<usize>,
+        expected: Vec<usize>,
+    },
+    #[error("weight {name:?} has {found} values for shape {shape:?}")]
+    WeightLength {
+        name: String,
+        found: usize,
+        shape: Vec<usize>,
+    },
+    #[error("weight {name:?} has dtype {dtype}; only F32 and F64 are read")]
+    WeightDtype { name: String, dtype: String },
+    #[error("not a safetensors file: {0}")]
+    Safetensors(String),
+    #[error("not an ONNX model: {0}")]
+    Decode(String),
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// One named float32 tensor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WeightTensor {
+    pub shape: Vec<usize>,
+    pub data: Vec<f32>,
+}
+
+/// Named float32 tensors, as saved by the trainer (safetensors) and read by the writer.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Weights {
+    tensors: BTreeMap<String, WeightTensor>,
+}
+
+impl Weights {
+    /// An empty set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds or replaces a tensor; `data.len()` must equal the product of `shape`.
+    pub fn insert(
+        &mut self,
+        name: impl Into<String>,
+        shape: Vec<usize>,
+        data: Vec<f32>,
+    ) -> Result<(), OnnxError> {
+        let name = name.into();
+        if shape.iter().product::<usize>() != data.len() {
+            return Err(OnnxError::WeightLength {
+                name,
+                found: data.len(),
+                shape,
+            });
+        }
+        self.tensors.insert(name, WeightTensor { shape, data });
+        Ok(())
+    }
+
+    /// The tensor called `name`, if present.
+    pub fn get(&self, name: &str) -> Option<&WeightTensor> {
+        self.tensors.get(name)
+    }
+
+    /// Names in sorted order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.tensors.keys().map(String::as_str)
+    }
+
+    /// Parses a safetensors file's bytes (F32 or F64 tensors; others are an error).
+    pub fn from_safetensors(bytes: &[u8]) -> Result<Self, OnnxError> {
+        let st = safetensors::SafeTensors::deserialize(bytes)
+            .map_err(|e| OnnxError::Safetensors(e.to_string()))?;
+        let mut w = Weights::new();
+        for (name, view) in st.tensors() {
+            let raw = view.data();
+            let data: Vec<f32> = match view.dtype() {
+                safetensors::Dtype::F32 => raw
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect(),
+                safetensors::Dtype::F64 => raw
+                    .chunks_exact(8)
+                    .map(|b| {
+                        f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32
+                    })
+                    .collect(),
+                other => {
+                    return Err(OnnxError::WeightDtype {
+                        name,
+                        dtype: format!("{other:?}"),
+                    });
+                }
+            };
+            w.insert(name, view.shape().to_vec(), data)?;
+        }
+        Ok(w)
+    }
+
+    /// Reads a safetensors file.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, OnnxError> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|source| OnnxError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_safetensors(&bytes)
+    }
+
+    /// Serialises as safetensors (F32, little endian).
+    pub fn to_safetensors(&self) -> Result<Vec<u8>, OnnxError> {
+        let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = self
+            .tensors
+            .iter()
+            .map(|(n, t)| {
+                (
+                    n.clone(),
+                    t.shape.clone(),
+                    t.data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                )
+            })
+            .collect();
+        let views = bytes
+            .iter()
+            .map(|(n, shape, raw)| {
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), raw)
+                    .map(|v| (n.clone(), v))
+                    .map_err(|e| OnnxError::Safetensors(e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        safetensors::serialize(views, None).map_err(|e| OnnxError::Safetensors(e.to_string()))
+    }
+
+    /// Deterministic pseudo-random weights for a generator (tests, benchmarks, smoke runs):
+    /// He-style scale so activations stay bounded, small biases.
+    pub fn random_generator(spec: &ModelSpec, prefix: &str, seed: u64, scale: f32) -> Self {
+        let mut rng = SplitMix64(seed);
+        let mut w = Weights::new();
+        for conv in spec.convs() {
+            let fan_in = (conv.in_ch * 9) as f32;
+            let std = scale * (2.0 / fan_in).sqrt();
+            let n = conv.out_ch * conv.in_ch * 9;
+            let data = (0..n).map(|_| rng.next_symmetric() * std * 1.732).collect();
+            let bias = (0..conv.out_ch)
+                .map(|_| rng.next_symmetric() * 0.01)
+                .collect();
+            // Shapes match by construction, so insert cannot fail.
+            let _ = w.insert(
+                format!("{prefix}{}.weight", conv.name),
+                vec![conv.out_ch, conv.in_ch, 3, 3],
+                data,
+            );
+            let _ = w.insert(
+                format!("{prefix}{}.bias", conv.name),
+                vec![conv.out_ch],
+                bias,
+            );
+        }
+        w
+    }
+
+    /// Adds all tensors of `other`, replacing equal names.
+    pub fn extend(&mut self, other: Weights) {
+        self.tensors.extend(other.tensors);
+    }
+}
+
+/// Small deterministic generator so tests and benchmarks need no `rand` dependency.
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in [-1, 1).
+    fn next_symmetric(&mut self) -> f32 {
+        ((self.next_u64() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    }
+}
+
+/// What to export.
+#[derive(Debug, Clone)]
+pub struct ExportConfig {
+    pub spec: ModelSpec,
+    /// Also export the rain-layer generator as output `rain`.
+    pub include_rain: bool,
+    /// Extra `metadata_props` (task, data recipe, steps, trainer options, evaluation).
+    pub metadata: Vec<(String, String)>,
+}
+
+/// Builds the ONNX model and returns its serialised bytes.
+pub fn write_model(config: &ExportConfig, weights: &Weights) -> Result<Vec<u8>, OnnxError> {
+    Ok(build_model(config, weights)?.encode_to_vec())
+}
+
+/// Builds the ONNX model and writes it to `path`.
+pub fn write_model_file(
+    config: &ExportConfig,
+    weights: &Weights,
+    path: impl AsRef<Path>,
+) -> Result<(), OnnxError> {
+    let path = path.as_ref();
+    std::fs::write(path, write_model(config, weights)?).map_err(|source| OnnxError::Io {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// Reads the `metadata_props` of an ONNX model without loading ONNX Runtime.
+pub fn read_metadata(bytes: &[u8]) -> Result<Vec<(String, String)>, OnnxError> {
+    let model = ModelProto::decode(bytes).map_err(|e| OnnxError::Decode(e.to_string()))?;
+    if model.graph.is_none() {
+        return Err(OnnxError::Decode("the file holds no graph".into()));
+    }
+    Ok(model
+        .metadata_props
+        .into_iter()
+        .map(|e| (e.key, e.value))
+        .collect())
+}
+
+fn build_model(config: &ExportConfig, weights: &Weights) -> Result<ModelProto, OnnxError> {
+    let spec = config.spec;
+    spec.validate()?;
+    let mut g = GraphBuilder::default();
+    let w = spec.width;
+    g.constant("in_scale", vec![w], vec![1.0; w]);
+    g.constant("in_bias", vec![w], vec![0.0; w]);
+    g.constant("clip_min", vec![], vec![-1.0]);
+    g.constant("clip_max", vec![], vec![1.0]);
+
+    let mut outputs = vec![("clean", BACK_PREFIX, spec.global_residual)];
+    if config.include_rain {
+        outputs.push(("rain", RAIN_PREFIX, false));
+    }
+    for (out_name, prefix, residual) in &outputs {
+        let body = g.generator(&spec, prefix, weights)?;
+        let pre_clip = if *residual {
+            g.node(
+                "Sub",
+                &["rainy", &body],
+                &format!("{prefix}residual"),
+                vec![],
+            )
+        } else {
+            body
+        };
+        g.nodes.push(NodeProto {
+            input: vec![pre_clip, "clip_min".into(), "clip_max".into()],
+            output: vec![out_name.to_string()],
+            name: format!("{prefix}clip"),
+            op_type: "Clip".into(),
+            ..Default::default()
+        });
+    }
+
+    let mut metadata = vec![
+        (meta::ARCH.to_string(), spec.tag()),
+        (
+            meta::SIZE_MULTIPLE.to_string(),
+            spec.size_multiple().to_string(),
+        ),
+        (meta::INPUT_RANGE.to_string(), "[-1,1]".to_string()),
+        (
+            meta::OUTPUTS.to_string(),
+            outputs.iter().map(|o| o.0).collect::<Vec<_>>().join(","),
+        ),
+    ];
+    for (k, v) in &config.metadata {
+        metadata.retain(|(key, _)| key != k);
+        metadata.push((k.clone(), v.clone()));
+    }
+
+    let graph = GraphProto {
+        node: g.nodes,
+        name: format!("nlcl_{}", spec.tag()),
+        initializer: g.initializers,
+        doc_string: "NLCL generator: rainy [N,3,H,W] in [-1,1] -> clean (and rain)".into(),
+        input: vec![image_value_info("rainy")],
+        output: outputs.iter().map(|o| image_value_info(o.0)).collect(),
+        value_info: vec![],
+    };
+    Ok(ModelProto {
+        ir_version: IR_VERSION,
+        producer_name: "nlcl".into(),
+        producer_version: env!("CARGO_PKG_VERSION").into(),
+        domain: "org.nlcl".into(),
+        model_version: 1,
+        doc_string: "NLCL deraining generator (Ye et al., CVPR 2022)".into(),
+        graph: Some(graph),
+        opset_import: vec![OperatorSetIdProto {
+            domain: String::new(),
+            version: OPSET,
+        }],
+        metadata_props: metadata
+            .into_iter()
+            .map(|(key, value)| StringStringEntryProto { key, value })
+            .collect(),
+    })
+}
+
+fn image_value_info(name: &str) -> ValueInfoProto {
+    let dim = |p: &str| Dimension {
+        dim_value: None,
+        dim_param: Some(p.to_string()),
+    };
+    ValueInfoProto {
+        name: name.to_string(),
+        r#type: Some(TypeProto {
+            tensor_type: Some(TypeProtoTensor {
+                elem_type: data_type::FLOAT,
+                shape: Some(TensorShapeProto {
+                    dim: vec![
+                        dim("batch"),
+                        Dimension {
+                            dim_value: Some(3),
+                            dim_param: None,
+                        },
+                        dim("height"),
+                        dim("width"),
+                    ],
+                }),
+            }),
+        }),
+        doc_string: String::new(),
+    }
+}
+
+fn int_attr(name: &str, i: i64) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        i,
+        r#type: attribute_type::INT,
+        ..Default::default()
+    }
+}
+
+fn ints_attr(name: &str, ints: &[i64]) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        ints: ints.to_vec(),
+        r#type: attribute_type::INTS,
+        ..Default::default()
+    }
+}
+
+fn float_attr(name: &str, f: f32) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        f,
+        r#type: attribute_type::FLOAT,
+        ..Default::default()
+    }
+}
+
+fn string_attr(name: &str, s: &str) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        s: s.as_bytes().to_vec(),
+        r#type: attribute_type::STRING,
+        ..Default::default()
+    }
+}
+
+#[derive(Default)]
+struct GraphBuilder {
+    nodes: Vec<NodeProto>,
+    initializers: Vec<TensorProto>,
+}
+
+impl GraphBuilder {
+    fn constant(&mut self, name: &str, shape: Vec<usize>, data: Vec<f32>) {
+        self.initializers.push(TensorProto {
+            dims: shape.iter().map(|&d| d as i64).collect(),
+            data_type: data_type::FLOAT,
+            name: name.into(),
+            raw_data: data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        });
+    }
+
+    /// Adds a node with one output named after the node; returns that output name.
+    fn node(
+        &mut self,
+        op: &str,
+        inputs: &[&str],
+        name: &str,
+        attrs: Vec<AttributeProto>,
+    ) -> String {
+        self.nodes.push(NodeProto {
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            output: vec![name.to_string()],
+            name: name.to_string(),
+            op_type: op.into(),
+            attribute: attrs,
+            ..Default::default()
+        });
+        name.to_string()
+    }
+
+    fn conv(
+        &mut self,
+        input: &str,
+        prefix: &str,
+        conv: &ConvDesc,
+        weights: &Weights,
+        permute_in: Option<&[usize]>,
+    ) -> Result<String, OnnxError> {
+        let wname = format!("{prefix}{}.weight", conv.name);
+        let bname = format!("{prefix}{}.bias", conv.name);
+        let wt = checked(weights, &wname, &[conv.out_ch, conv.in_ch, 3, 3])?;
+        let bt = checked(weights, &bname, &[conv.out_ch])?;
+        let data = match permute_in {
+            // ONNX channel j of the stem takes the trained network's channel permute[j].
+            Some(perm) => {
+                let mut d = Vec::with_capacity(wt.data.len());
+                for o in 0..conv.out_ch {
+                    for &src in perm {
+                        let base = (o * conv.in_ch + src) * 9;
+                        d.extend_from_slice(&wt.data[base..base + 9]);
+                    }
+                }
+                d
+            }
+            None => wt.data.clone(),
+        };
+        self.constant(&wname, wt.shape.clone(), data);
+        self.constant(&bname, bt.shape.clone(), bt.data.clone());
+        let out = format!("{prefix}{}", conv.name);
+        Ok(self.node(
+            "Conv",
+            &[input, &wname, &bname],
+            &out,
+            vec![
+                ints_attr("kernel_shape", &[3, 3]),
+                ints_attr("pads", &[1, 1, 1, 1]),
+                ints_attr("strides", &[1, 1]),
+            ],
+        ))
+    }
+
+    fn instance_norm(&mut self, input: &str) -> String {
+        self.node(
+            "InstanceNormalization",
+            &[input, "in_scale", "in_bias"],
+            &format!("{input}.norm"),
+            vec![float_attr("epsilon", INSTANCE_NORM_EPS)],
+        )
+    }
+
+    fn relu(&mut self, input: &str) -> String {
+        self.node("Relu", &[input], &format!("{input}.relu"), vec![])
+    }
+
+    /// One generator; returns the name of its (unclamped) output.
+    fn generator(
+        &mut self,
+        spec: &ModelSpec,
+        prefix: &str,
+        weights: &Weights,
+    ) -> Result<String, OnnxError> {
+        let convs = spec.convs();
+        let s = spec.unshuffle;
+        let mut x = "rainy".to_string();
+        let mut perm = None;
+        if s > 1 {
+            x = self.node(
+                "SpaceToDepth",
+                &[&x],
+                &format!("{prefix}unshuffle"),
+                vec![int_attr("blocksize", s as i64)],
+            );
+            // ONNX SpaceToDepth orders channels (dy*s+dx)*3+c; the trainer's pixel_unshuffle
+            // orders them c*s*s+dy*s+dx. Permuting the head weights is cheaper than a transpose.
+            let p: Vec<usize> = (0..3 * s * s)
+                .map(|j| {
+                    let (block, c) = (j / 3, j % 3);
+                    c * s * s + block
+                })
+                .collect();
+            perm = Some(p);
+        }
+        let mut it = convs.iter();
+        let head = it
+            .next()
+            .ok_or_else(|| SpecError::Invalid("no head".into()))?;
+        let mut h = self.conv(&x, prefix, head, weights, perm.as_deref())?;
+        for _ in 0..spec.depth {
+            let (c1, c2) = match (it.next(), it.next()) {
+                (Some(a), Some(b)) => (a, b),
+                _ => return Err(SpecError::Invalid("block list too short".into()).into()),
+            };
+            let t = self.conv(&h, prefix, c1, weights, None)?;
+            let t = self.instance_norm(&t);
+            let t = self.relu(&t);
+            let t = self.conv(&t, prefix, c2, weights, None)?;
+            let t = self.instance_norm(&t);
+            let name = format!("{prefix}{}.sum", c2.name.trim_end_matches(".conv2"));
+            h = self.node("Add", &[&h, &t], &name, vec![]);
+        }
+        let rest: Vec<&ConvDesc> = it.collect();
+        let [t1, t2, out] = rest[..] else {
+            return Err(SpecError::Invalid("tail layout".into()).into());
+        };
+        let t = self.conv(&h, prefix, t1, weights, None)?;
+        let t = self.instance_norm(&t);
+        let t = self.relu(&t);
+        let t = self.conv(&t, prefix, t2, weights, None)?;
+        let mut o = self.conv(&t, prefix, out, weights, None)?;
+        if s > 1 {
+            // CRD is the channel order of PyTorch's pixel_shuffle.
+            o = self.node(
+                "DepthToSpace",
+                &[&o],
+                &format!("{prefix}shuffle"),
+                vec![int_attr("blocksize", s as i64), string_attr("mode", "CRD")],
+            );
+        }
+        Ok(o)
+    }
+}
+
+fn checked<'a>(
+    weights: &'a Weights,
+    name: &str,
+    expected: &[usize],
+) -> Result<&'a WeightTensor, OnnxError> {
+    let t = weights.get(name).ok_or_else(|| OnnxError::MissingWeight {
+        name: name.to_string(),
+    })?;
+    if t.shape != expected {
+        return Err(OnnxError::WeightShape {
+            name: name.to_string(),
+            found: t.shape.clone(),
+            expected: expected.to_vec(),
+        });
+    }
+    Ok(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small() -> ModelSpec {
+        ModelSpec {
+            width: 4,
+            depth: 2,
+            unshuffle: 2,
+            global_residual: true,
+        }
+    }
+
+    #[test]
+    fn writes_decodable_model_with_metadata() {
+        let spec = small();
+        let w = Weights::random_generator(&spec, BACK_PREFIX, 1, 1.0);
+        let cfg = ExportConfig {
+            spec,
+            include_rain: false,
+            metadata: vec![(meta::TASK.into(), "derain".into())],
+        };
+        let bytes = write_model(&cfg, &w).unwrap();
+        let md = read_metadata(&bytes).unwrap();
+        let get = |k: &str| md.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+        assert_eq!(get(meta::ARCH), Some("w4d2s2r"));
+        assert_eq!(get(meta::SIZE_MULTIPLE), Some("2"));
+        assert_eq!(get(meta::TASK), Some("derain"));
+        assert_eq!(get(meta::OUTPUTS), Some("clean"));
+        let m = ModelProto::decode(bytes.as_slice()).unwrap();
+        let g = m.graph.unwrap();
+        // head + 2 blocks * 2 + tail 2 + out.
+        assert_eq!(g.node.iter().filter(|n| n.op_type == "Conv").count(), 8);
+    }
+
+    #[test]
+    fn missing_and_misshaped_weights_are_named() {
+        let spec = small();
+        let mut w = Weights::random_generator(&spec, BACK_PREFIX, 1, 1.0);
+        let cfg = ExportConfig {
+            spec,
+            include_rain: true,
+            metadata: vec![],
+        };
+        match write_model(&cfg, &w) {
+            Err(OnnxError::MissingWeight { name }) => assert_eq!(name, "rain.head.weight"),
+            other => panic!("{other:?}"),
+        }
+        w.insert("back.out.bias", vec![5], vec![0.0; 5]).unwrap();
+        let cfg = ExportConfig {
+            include_rain: false,
+            ..cfg
+        };
+        let err = write_model(&cfg, &w).unwrap_err().to_string();
+        assert!(
+            err.contains("back.out.bias") && err.contains("[5]"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn safetensors_round_trip() {
+        let w = Weights::random_generator(&small(), RAIN_PREFIX, 7, 1.0);
+        let bytes = w.to_safetensors().unwrap();
+        assert_eq!(Weights::from_safetensors(&bytes).unwrap(), w);
+        assert!(Weights::from_safetensors(b"not a file").is_err());
+    }
+
+    #[test]
+    fn garbage_is_not_a_model() {
+        assert!(read_metadata(b"\x00\x01garbage").is_err());
+    }
+}

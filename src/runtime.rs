@@ -1,0 +1,559 @@
+//! ONNX Runtime: finding and loading the shared library, and running an NLCL model.
+//!
+//! The library is loaded at run time (ort's `load-dynamic`), never linked, so the plugin builds
+//! and loads without it and reports a missing library as an error instead of failing to load.
+//! Where it is looked for, in order: `ORT_DYLIB_PATH` (an explicit path always wins, even when
+//! wrong), then [`SEARCH_PATHS`], then the dynamic loader's own search (`LD_LIBRARY_PATH`,
+//! `ldconfig` cache) for `libonnxruntime.so` and `libonnxruntime.so.1`.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use ort::session::Session;
+use ort::session::builder::{GraphOptimizationLevel, SessionBuilder};
+use ort::value::{TensorRef, ValueType};
+
+use crate::onnx::meta;
+
+/// Environment variable naming the ONNX Runtime library explicitly.
+pub const ORT_DYLIB_ENV: &str = "ORT_DYLIB_PATH";
+
+/// Where `scripts/setup.sh` installs the library, and other common places.
+pub const SEARCH_PATHS: &[&str] = &[
+    "/usr/local/lib/libonnxruntime.so",
+    "/usr/lib/libonnxruntime.so",
+    "/usr/lib/x86_64-linux-gnu/libonnxruntime.so",
+    "/usr/lib/aarch64-linux-gnu/libonnxruntime.so",
+];
+
+/// Names handed to the dynamic loader when no explicit or known path exists.
+const LOADER_NAMES: &[&str] = &["libonnxruntime.so", "libonnxruntime.so.1"];
+
+/// How to install the library, quoted in errors.
+pub const INSTALL_HINT: &str = "install it with the project's scripts/setup.sh (it puts the PyPI onnxruntime wheel's \
+     library in /usr/local/lib), or set ORT_DYLIB_PATH to a libonnxruntime.so";
+
+/// Errors from loading ONNX Runtime or a model, or from inference.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("ONNX Runtime library not found or not loadable; tried: {tried}. {hint}", tried = .tried.join("; "), hint = INSTALL_HINT)]
+    LibraryNotFound { tried: Vec<String> },
+    #[error("model file {path:?} not found")]
+    ModelNotFound { path: PathBuf },
+    #[error("model file {path:?} could not be read: {reason}")]
+    ModelUnreadable { path: PathBuf, reason: String },
+    #[error("model {origin} could not be loaded by ONNX Runtime (corrupt or not ONNX?): {reason}")]
+    ModelInvalid { origin: String, reason: String },
+    #[error("model {origin} does not follow the NLCL contract: {reason}")]
+    ModelContract { origin: String, reason: String },
+    #[error("unknown execution provider {0:?} (expected cpu, cuda or tensorrt)")]
+    UnknownProvider(String),
+    #[error("execution provider {provider} could not be used: {reason}")]
+    ProviderUnavailable { provider: Provider, reason: String },
+    #[error("bad input: {0}")]
+    BadInput(String),
+    #[error("inference failed: {0}")]
+    Inference(String),
+}
+
+/// Where the network runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Provider {
+    #[default]
+    Cpu,
+    Cuda,
+    TensorRt,
+}
+
+impl Provider {
+    /// Parses `cpu`, `cuda` or `tensorrt` (case-insensitive).
+    pub fn from_name(name: &str) -> Result<Self, RuntimeError> {
+        match name.to_ascii_lowercase().as_str() {
+            "cpu" => Ok(Provider::Cpu),
+            "cuda" => Ok(Provider::Cuda),
+            "tensorrt" | "trt" => Ok(Provider::TensorRt),
+            _ => Err(RuntimeError::UnknownProvider(name.to_string())),
+        }
+    }
+
+    /// Lower-case name as accepted by [`Provider::from_name`].
+    pub fn name(&self) -> &'static str {
+        match self {
+            Provider::Cpu => "cpu",
+            Provider::Cuda => "cuda",
+            Provider::TensorRt => "tensorrt",
+        }
+    }
+}
+
+impl fmt::Display for Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Graph optimisation level of ONNX Runtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Optimization {
+    Disable,
+    Basic,
+    Extended,
+    #[default]
+    All,
+}
+
+/// How to open a model.
+#[derive(Debug, Clone)]
+pub struct SessionOptions {
+    pub provider: Provider,
+    /// GPU ordinal for the CUDA and TensorRT providers.
+    pub device_id: i32,
+    /// Intra-op threads; 0 lets ONNX Runtime choose (one per physical core).
+    pub threads: usize,
+    pub optimization: Optimization,
+    /// Fail instead of falling back to the CPU when the requested GPU provider cannot be used.
+    pub strict_provider: bool,
+    /// TensorRT engine cache directory (TensorRT only).
+    pub cache_dir: Option<PathBuf>,
+    /// Let TensorRT build FP16 engines.
+    pub fp16: bool,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        SessionOptions {
+            provider: Provider::Cpu,
+            device_id: 0,
+            threads: 0,
+            optimization: Optimization::All,
+            strict_provider: false,
+            cache_dir: None,
+            fp16: false,
+        }
+    }
+}
+
+/// The loaded library, remembered for the life of the process (ort keeps it loaded anyway).
+static LIBRARY: OnceLock<Result<PathBuf, Vec<String>>> = OnceLock::new();
+static ENVIRONMENT: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
+static INIT_LOCK: Mutex<()> = Mutex::new(());
+
+/// Candidate library paths in search order, given the value of `ORT_DYLIB_PATH`.
+///
+/// With an explicit path only that path is tried, so a wrong setting is reported, not hidden.
+pub fn library_candidates(explicit: Option<&str>) -> Vec<PathBuf> {
+    if let Some(p) = explicit.filter(|p| !p.is_empty()) {
+        return vec![PathBuf::from(p)];
+    }
+    let mut v: Vec<PathBuf> = SEARCH_PATHS
+        .iter()
+        .map(PathBuf::from)
+        .filter(|p| p.exists())
+        .collect();
+    v.extend(LOADER_NAMES.iter().map(PathBuf::from));
+    v
+}
+
+/// Loads ONNX Runtime once per process and returns the path it came from.
+pub fn load_library() -> Result<PathBuf, RuntimeError> {
+    let _guard = INIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let result = LIBRARY.get_or_init(|| {
+        let explicit = std::env::var(ORT_DYLIB_ENV).ok();
+        let mut tried = Vec::new();
+        for cand in library_candidates(explicit.as_deref()) {
+            // ort resolves relative names against the executable's folder first; absolute
+            // paths that do not exist would only produce a confusing dlopen message.
+            if cand.is_absolute() && !cand.exists() {
+                tried.push(format!("{} (no such file)", cand.display()));
+                continue;
+            }
+            match ort::init_from(&cand) {
+                Ok(builder) => {
+                    let env = builder.with_name("nlcl").build().map_err(|e| e.to_string());
+                    let _ = ENVIRONMENT.set(env);
+                    return Ok(cand);
+                }
+                Err(e) => tried.push(format!("{} ({e})", cand.display())),
+            }
+        }
+        if explicit.is_none() {
+            tried.push(format!("{ORT_DYLIB_ENV} (not set)"));
+        }
+        Err(tried)
+    });
+    match result {
+        Ok(p) => Ok(p.clone()),
+        Err(tried) => Err(RuntimeError::LibraryNotFound {
+            tried: tried.clone(),
+        }),
+    }
+}
+
+fn environment() -> Result<&'static ort::environment::Environment, RuntimeError> {
+    load_library()?;
+    match ENVIRONMENT.get() {
+        Some(Ok(env)) => Ok(env),
+        Some(Err(e)) => Err(RuntimeError::Inference(format!(
+            "ONNX Runtime environment could not be created: {e}"
+        ))),
+        None => Err(RuntimeError::LibraryNotFound {
+            tried: vec!["library loaded before the environment could be created".into()],
+        }),
+    }
+}
+
+/// What a loaded model is and how it runs.
+#[derive(Debug, Clone)]
+pub struct ModelInfo {
+    /// Where it came from (a path, or `embedded`).
+    pub origin: String,
+    /// `metadata_props` of the model.
+    pub metadata: Vec<(String, String)>,
+    /// Frame sizes must be multiples of this.
+    pub size_multiple: usize,
+    /// The model also outputs the rain layer.
+    pub has_rain: bool,
+    /// The provider the session really uses.
+    pub provider: Provider,
+    /// Why the requested provider was not used, when it fell back to the CPU.
+    pub fallback: Option<String>,
+}
+
+impl ModelInfo {
+    /// A metadata value by key.
+    pub fn meta(&self, key: &str) -> Option<&str> {
+        self.metadata
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// An NLCL model ready to run.
+pub struct Model {
+    session: Session,
+    info: ModelInfo,
+}
+
+impl fmt::Debug for Model {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Model").field("info", &self.info).finish()
+    }
+}
+
+/// Input and output names of the model contract.
+pub const INPUT_NAME: &str = "rainy";
+pub const CLEAN_NAME: &str = "clean";
+pub const RAIN_NAME: &str = "rain";
+
+impl Model {
+    /// Opens a model file.
+    pub fn open(path: impl AsRef<Path>, options: &SessionOptions) -> Result<Model, RuntimeError> {
+        let path = path.as_ref();
+        if !path.exists() {
+            return Err(RuntimeError::ModelNotFound {
+                path: path.to_path_buf(),
+            });
+        }
+        let bytes = std::fs::read(path).map_err(|e| RuntimeError::ModelUnreadable {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        Self::from_bytes(
+            &bytes,
+            &format!("{:?}", path.display().to_string()),
+            options,
+        )
+    }
+
+    /// Opens a model from memory; `origin` names it in errors (e.g. `embedded`).
+    pub fn from_bytes(
+        bytes: &[u8],
+        origin: &str,
+        options: &SessionOptions,
+    ) -> Result<Model, RuntimeError> {
+        let env = environment()?;
+        let invalid = |e: String| RuntimeError::ModelInvalid {
+            origin: origin.to_string(),
+            reason: e,
+        };
+        let mut fallback = None;
+        let mut provider = options.provider;
+        let session = match build_session(env, bytes, options, options.provider) {
+            Ok(s) => s,
+            Err(SessionFailure::Provider(reason)) if !options.strict_provider => {
+                fallback = Some(format!(
+                    "{} unavailable ({reason}); running on the CPU",
+                    options.provider
+                ));
+                provider = Provider::Cpu;
+                build_session(env, bytes, options, Provider::Cpu)
+                    .map_err(|e| invalid(e.reason()))?
+            }
+            Err(SessionFailure::Provider(reason)) => {
+                return Err(RuntimeError::ProviderUnavailable {
+                    provider: options.provider,
+                    reason,
+                });
+            }
+            Err(SessionFailure::Model(reason)) => return Err(invalid(reason)),
+        };
+        let metadata = crate::onnx::read_metadata(bytes).unwrap_or_default();
+        let info = validate(&session, origin, metadata, provider, fallback)?;
+        Ok(Model { session, info })
+    }
+
+    /// What the model is.
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    /// Runs the model on `n` images of `h` x `w` (NCHW, [-1, 1]) and copies the `clean` output into
+    /// `clean` and, when requested and present, the `rain` output into `rain`.
+    ///
+    /// `h` and `w` must be multiples of [`ModelInfo::size_multiple`].
+    pub fn run(
+        &mut self,
+        input: &[f32],
+        n: usize,
+        h: usize,
+        w: usize,
+        clean: &mut [f32],
+        rain: Option<&mut [f32]>,
+    ) -> Result<(), RuntimeError> {
+        let len = n * 3 * h * w;
+        if n == 0 || h == 0 || w == 0 {
+            return Err(RuntimeError::BadInput(format!(
+                "empty tensor {n}x3x{h}x{w}"
+            )));
+        }
+        let m = self.info.size_multiple;
+        if !h.is_multiple_of(m) || !w.is_multiple_of(m) {
+            return Err(RuntimeError::BadInput(format!(
+                "{w}x{h} is not a multiple of {m} (pad first)"
+            )));
+        }
+        if input.len() < len || clean.len() < len {
+            return Err(RuntimeError::BadInput(format!(
+                "buffers hold {} / {} floats, {n}x3x{h}x{w} needs {len}",
+                input.len(),
+                clean.len()
+            )));
+        }
+        let tensor = TensorRef::from_array_view(([n, 3, h, w], &input[..len]))
+            .map_err(|e| RuntimeError::Inference(e.to_string()))?;
+        let outputs = self
+            .session
+            .run(ort::inputs![INPUT_NAME => tensor])
+            .map_err(|e| RuntimeError::Inference(e.to_string()))?;
+        let copy = |name: &str, dst: &mut [f32]| -> Result<(), RuntimeError> {
+            let value = outputs
+                .get(name)
+                .ok_or_else(|| RuntimeError::Inference(format!("no output {name:?}")))?;
+            let (shape, data) = value
+                .try_extract_tensor::<f32>()
+                .map_err(|e| RuntimeError::Inference(e.to_string()))?;
+            if data.len() != len {
+                return Err(RuntimeError::Inference(format!(
+                    "output {name:?} has shape {shape:?}, expected [{n}, 3, {h}, {w}]"
+                )));
+            }
+            dst[..len].copy_from_slice(data);
+            Ok(())
+        };
+        copy(CLEAN_NAME, clean)?;
+        if let Some(r) = rain {
+            if !self.info.has_rain {
+                return Err(RuntimeError::BadInput(
+                    "the model has no rain output".into(),
+                ));
+            }
+            if r.len() < len {
+                return Err(RuntimeError::BadInput("rain buffer too short".into()));
+            }
+            copy(RAIN_NAME, r)?;
+        }
+        Ok(())
+    }
+}
+
+enum SessionFailure {
+    Provider(String),
+    Model(String),
+}
+
+impl SessionFailure {
+    fn reason(self) -> String {
+        match self {
+            SessionFailure::Provider(r) | SessionFailure::Model(r) => r,
+        }
+    }
+}
+
+fn build_session(
+    env: &ort::environment::Environment,
+    bytes: &[u8],
+    options: &SessionOptions,
+    provider: Provider,
+) -> Result<Session, SessionFailure> {
+    let model_err = |e: ort::Error<SessionBuilder>| SessionFailure::Model(e.to_string());
+    let mut builder = Session::builder(env)
+        .map_err(|e| SessionFailure::Model(e.to_string()))?
+        .with_optimization_level(match options.optimization {
+            Optimization::Disable => GraphOptimizationLevel::Disable,
+            Optimization::Basic => GraphOptimizationLevel::Level1,
+            Optimization::Extended => GraphOptimizationLevel::Level2,
+            Optimization::All => GraphOptimizationLevel::All,
+        })
+        .map_err(model_err)?;
+    if options.threads > 0 {
+        builder = builder
+            .with_intra_threads(options.threads)
+            .map_err(model_err)?;
+    }
+    let ep = match provider {
+        Provider::Cpu => None,
+        Provider::Cuda => Some(
+            ort::ep::CUDA::default()
+                .with_device_id(options.device_id)
+                .build()
+                .error_on_failure(),
+        ),
+        Provider::TensorRt => {
+            let mut trt = ort::ep::TensorRT::default()
+                .with_device_id(options.device_id)
+                .with_fp16(options.fp16);
+            if let Some(dir) = &options.cache_dir {
+                let dir = dir.display().to_string();
+                trt = trt
+                    .with_engine_cache(true)
+                    .with_engine_cache_path(dir.clone())
+                    .with_timing_cache(true)
+                    .with_timing_cache_path(dir);
+            }
+            Some(trt.build().error_on_failure())
+        }
+    };
+    if let Some(ep) = ep {
+        builder = builder
+            .with_execution_providers([ep])
+            .map_err(|e| SessionFailure::Provider(e.to_string()))?;
+    }
+    builder.commit_from_memory(bytes).map_err(|e| {
+        let msg = e.to_string();
+        // A provider whose libraries are missing fails at commit time too.
+        if provider != Provider::Cpu
+            && (msg.contains("CUDA") || msg.contains("TensorRT") || msg.contains("provider"))
+        {
+            SessionFailure::Provider(msg)
+        } else {
+            SessionFailure::Model(msg)
+        }
+    })
+}
+
+fn validate(
+    session: &Session,
+    origin: &str,
+    metadata: Vec<(String, String)>,
+    provider: Provider,
+    fallback: Option<String>,
+) -> Result<ModelInfo, RuntimeError> {
+    let contract = |reason: String| RuntimeError::ModelContract {
+        origin: origin.to_string(),
+        reason,
+    };
+    let check_image = |name: &str, ty: &ValueType, role: &str| -> Result<(), RuntimeError> {
+        let shape = ty
+            .tensor_shape()
+            .ok_or_else(|| contract(format!("{role} {name:?} is not a tensor")))?;
+        if ty.tensor_type() != Some(ort::value::TensorElementType::Float32) {
+            return Err(contract(format!(
+                "{role} {name:?} has element type {:?}, expected float32",
+                ty.tensor_type()
+            )));
+        }
+        if shape.len() != 4 {
+            return Err(contract(format!(
+                "{role} {name:?} has rank {} (shape {shape:?}), expected [N,3,H,W]",
+                shape.len()
+            )));
+        }
+        if shape[1] != 3 {
+            return Err(contract(format!(
+                "{role} {name:?} has {} channels (shape {shape:?}), expected 3 (RGB)",
+                shape[1]
+            )));
+        }
+        Ok(())
+    };
+    let inputs = session.inputs();
+    if inputs.len() != 1 || inputs[0].name() != INPUT_NAME {
+        let names: Vec<&str> = inputs.iter().map(|o| o.name()).collect();
+        return Err(contract(format!(
+            "inputs are {names:?}, expected exactly [{INPUT_NAME:?}]"
+        )));
+    }
+    check_image(INPUT_NAME, inputs[0].dtype(), "input")?;
+    let mut has_clean = false;
+    let mut has_rain = false;
+    for o in session.outputs() {
+        match o.name() {
+            CLEAN_NAME => {
+                check_image(CLEAN_NAME, o.dtype(), "output")?;
+                has_clean = true;
+            }
+            RAIN_NAME => {
+                check_image(RAIN_NAME, o.dtype(), "output")?;
+                has_rain = true;
+            }
+            _ => {}
+        }
+    }
+    if !has_clean {
+        let names: Vec<&str> = session.outputs().iter().map(|o| o.name()).collect();
+        return Err(contract(format!(
+            "outputs are {names:?}, expected {CLEAN_NAME:?} (and optionally {RAIN_NAME:?})"
+        )));
+    }
+    let size_multiple = match metadata.iter().find(|(k, _)| k == meta::SIZE_MULTIPLE) {
+        Some((_, v)) => match v.parse::<usize>() {
+            Ok(m) if (1..=64).contains(&m) => m,
+            _ => return Err(contract(format!("{} = {v:?}", meta::SIZE_MULTIPLE))),
+        },
+        None => 1,
+    };
+    Ok(ModelInfo {
+        origin: origin.to_string(),
+        metadata,
+        size_multiple,
+        has_rain,
+        provider,
+        fallback,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn explicit_path_is_the_only_candidate() {
+        assert_eq!(
+            library_candidates(Some("/opt/x/libonnxruntime.so")),
+            vec![PathBuf::from("/opt/x/libonnxruntime.so")]
+        );
+        let c = library_candidates(None);
+        assert!(c.iter().any(|p| p == Path::new("libonnxruntime.so")));
+        assert!(library_candidates(Some("")).len() >= LOADER_NAMES.len());
+    }
+
+    #[test]
+    fn provider_names() {
+        assert_eq!(Provider::from_name("CUDA").unwrap(), Provider::Cuda);
+        assert_eq!(Provider::from_name("tensorrt").unwrap(), Provider::TensorRt);
+        let e = Provider::from_name("tpu").unwrap_err().to_string();
+        assert!(e.contains("tpu"), "{e}");
+    }
+}

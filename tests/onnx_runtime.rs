@@ -1,0 +1,178 @@
+//! The ONNX graph written by `nlcl::onnx`, run by ONNX Runtime, against the plain-Rust reference
+//! forward pass of `nlcl::reference` (an independent implementation of the same layer list).
+
+use nlcl::ModelSpec;
+use nlcl::onnx::{ExportConfig, Weights, meta, write_model};
+use nlcl::reference::{Planes, generator_forward};
+use nlcl::runtime::{Model, RuntimeError, SessionOptions};
+use nlcl::spec::{BACK_PREFIX, RAIN_PREFIX};
+
+fn input(h: usize, w: usize, seed: u32) -> Planes {
+    let mut s = seed.wrapping_mul(2654435761).max(1);
+    let data = (0..3 * h * w)
+        .map(|i| {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            // A smooth pattern plus noise, in [-1, 1].
+            let smooth = ((i % w) as f32 / w as f32 - 0.5) * 1.2;
+            (smooth + (s % 1000) as f32 / 2500.0 - 0.2).clamp(-1.0, 1.0)
+        })
+        .collect();
+    Planes { c: 3, h, w, data }
+}
+
+fn max_abs(a: &[f32], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+fn check_spec(spec: ModelSpec, include_rain: bool, h: usize, w: usize) {
+    let mut weights = Weights::random_generator(&spec, BACK_PREFIX, 11, 0.5);
+    if include_rain {
+        weights.extend(Weights::random_generator(&spec, RAIN_PREFIX, 12, 0.5));
+    }
+    let cfg = ExportConfig {
+        spec,
+        include_rain,
+        metadata: vec![(meta::TASK.into(), "derain".into())],
+    };
+    let bytes = write_model(&cfg, &weights).expect("write");
+    let mut model = Model::from_bytes(&bytes, "test", &SessionOptions::default()).expect("load");
+    assert_eq!(model.info().size_multiple, spec.size_multiple());
+    assert_eq!(model.info().has_rain, include_rain);
+    assert_eq!(model.info().meta(meta::ARCH), Some(spec.tag().as_str()));
+
+    let x = input(h, w, 3);
+    let mut clean = vec![0.0; x.data.len()];
+    let mut rain = vec![0.0; x.data.len()];
+    model
+        .run(
+            &x.data,
+            1,
+            h,
+            w,
+            &mut clean,
+            include_rain.then_some(&mut rain[..]),
+        )
+        .expect("run");
+    let want = generator_forward(&spec, &weights, BACK_PREFIX, spec.global_residual, &x).unwrap();
+    let err = max_abs(&clean, &want.data);
+    assert!(err < 1e-4, "{spec}: clean differs from reference by {err}");
+    // The output must not be trivially the input or constant.
+    assert!(max_abs(&clean, &x.data) > 1e-3 || spec.global_residual);
+    if include_rain {
+        let want = generator_forward(&spec, &weights, RAIN_PREFIX, false, &x).unwrap();
+        let err = max_abs(&rain, &want.data);
+        assert!(err < 1e-4, "{spec}: rain differs from reference by {err}");
+    }
+}
+
+#[test]
+fn official_layout_matches_reference() {
+    // Official layout with fewer blocks so the naive reference stays fast.
+    check_spec(
+        ModelSpec {
+            depth: 2,
+            ..ModelSpec::OFFICIAL
+        },
+        false,
+        12,
+        10,
+    );
+}
+
+#[test]
+fn unshuffle_residual_with_rain_output_matches_reference() {
+    let spec = ModelSpec {
+        width: 8,
+        depth: 3,
+        unshuffle: 2,
+        global_residual: true,
+    };
+    check_spec(spec, true, 10, 14);
+}
+
+#[test]
+fn unshuffle_four_matches_reference() {
+    let spec = ModelSpec {
+        width: 6,
+        depth: 1,
+        unshuffle: 4,
+        global_residual: false,
+    };
+    check_spec(spec, false, 8, 16);
+}
+
+#[test]
+fn batch_of_two_runs_each_image_independently() {
+    let spec = ModelSpec {
+        width: 4,
+        depth: 1,
+        unshuffle: 1,
+        global_residual: true,
+    };
+    let weights = Weights::random_generator(&spec, BACK_PREFIX, 5, 0.5);
+    let cfg = ExportConfig {
+        spec,
+        include_rain: false,
+        metadata: vec![],
+    };
+    let bytes = write_model(&cfg, &weights).unwrap();
+    let mut model = Model::from_bytes(&bytes, "test", &SessionOptions::default()).unwrap();
+    let (a, b) = (input(6, 7, 1), input(6, 7, 2));
+    let mut batch = a.data.clone();
+    batch.extend_from_slice(&b.data);
+    let mut out = vec![0.0; batch.len()];
+    model.run(&batch, 2, 6, 7, &mut out, None).unwrap();
+    let n = a.data.len();
+    let ra = generator_forward(&spec, &weights, BACK_PREFIX, true, &a).unwrap();
+    let rb = generator_forward(&spec, &weights, BACK_PREFIX, true, &b).unwrap();
+    assert!(max_abs(&out[..n], &ra.data) < 1e-4);
+    assert!(max_abs(&out[n..], &rb.data) < 1e-4);
+}
+
+#[test]
+fn corrupt_bytes_are_a_clear_error() {
+    let err = Model::from_bytes(
+        b"this is not onnx",
+        "broken.onnx",
+        &SessionOptions::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, RuntimeError::ModelInvalid { .. }), "{err:?}");
+    assert!(err.to_string().contains("broken.onnx"));
+}
+
+#[test]
+fn missing_file_is_named() {
+    let err = Model::open("/nonexistent/model.onnx", &SessionOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("/nonexistent/model.onnx"), "{err}");
+}
+
+#[test]
+fn sizes_not_multiple_of_the_stem_are_rejected() {
+    let spec = ModelSpec {
+        width: 4,
+        depth: 0,
+        unshuffle: 2,
+        global_residual: true,
+    };
+    let w = Weights::random_generator(&spec, BACK_PREFIX, 1, 0.5);
+    let bytes = write_model(
+        &ExportConfig {
+            spec,
+            include_rain: false,
+            metadata: vec![],
+        },
+        &w,
+    )
+    .unwrap();
+    let mut model = Model::from_bytes(&bytes, "t", &SessionOptions::default()).unwrap();
+    let x = vec![0.0; 3 * 5 * 4];
+    let mut y = x.clone();
+    let err = model.run(&x, 1, 5, 4, &mut y, None).unwrap_err();
+    assert!(err.to_string().contains("multiple of 2"), "{err}");
+}
