@@ -23,3 +23,11 @@ pub mod spec;
 pub mod timing;
 
 pub use spec::ModelSpec;
+
+/// The project's default model (`models/default.onnx`), compiled in when the file exists at
+/// build time, so the element and the `nlcl` command work without a model file.
+#[cfg(nlcl_default_model)]
+pub const DEFAULT_MODEL: Option<&[u8]> = Some(include_bytes!("../models/default.onnx"));
+/// The project's default model; this build has none (`models/default.onnx` was absent).
+#[cfg(not(nlcl_default_model))]
+pub const DEFAULT_MODEL: Option<&[u8]> = None;

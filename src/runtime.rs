@@ -39,6 +39,10 @@ pub const INSTALL_HINT: &str = "install it with the project's scripts/setup.sh (
 pub enum RuntimeError {
     #[error("ONNX Runtime library not found or not loadable; tried: {tried}. {hint}", tried = .tried.join("; "), hint = INSTALL_HINT)]
     LibraryNotFound { tried: Vec<String> },
+    #[error(
+        "no model given and this build has no built-in default model (models/default.onnx was absent when it was compiled); pass a model file"
+    )]
+    NoDefaultModel,
     #[error("model file {path:?} not found")]
     ModelNotFound { path: PathBuf },
     #[error("model file {path:?} could not be read: {reason}")]
@@ -302,6 +306,61 @@ impl Model {
         let metadata = crate::onnx::read_metadata(bytes).unwrap_or_default();
         let info = validate(&session, origin, metadata, provider, fallback)?;
         Ok(Model { session, info })
+    }
+
+    /// Opens the built-in default model ([`crate::DEFAULT_MODEL`]).
+    pub fn open_default(options: &SessionOptions) -> Result<Model, RuntimeError> {
+        match crate::DEFAULT_MODEL {
+            Some(bytes) => Self::from_bytes(bytes, "built-in default model", options),
+            None => Err(RuntimeError::NoDefaultModel),
+        }
+    }
+
+    /// Opens `path`, or the built-in default model when `path` is `None`.
+    pub fn open_or_default(
+        path: Option<&Path>,
+        options: &SessionOptions,
+    ) -> Result<Model, RuntimeError> {
+        match path {
+            Some(p) => Self::open(p, options),
+            None => Self::open_default(options),
+        }
+    }
+
+    /// Derains one tightly packed RGB8 image (`width * height * 3` bytes) and returns the
+    /// result in the same layout. Pads to the model's size multiple and crops back.
+    pub fn derain_rgb8(
+        &mut self,
+        rgb: &[u8],
+        width: usize,
+        height: usize,
+    ) -> Result<Vec<u8>, RuntimeError> {
+        use crate::convert::{self, ColorMatrix, FrameMut, FrameRef, PixelFormat};
+        let m = self.info.size_multiple;
+        let (ph, pw) = convert::padded_size(height, width, m);
+        let mut input = vec![0.0f32; 3 * ph * pw];
+        let frame = FrameRef {
+            format: PixelFormat::Rgb,
+            width,
+            height,
+            planes: [rgb, &[], &[]],
+            strides: [width * 3, 0, 0],
+        };
+        convert::frame_to_tensor(&frame, ColorMatrix::Bt601, m, &mut input)
+            .map_err(|e| RuntimeError::BadInput(e.to_string()))?;
+        let mut output = vec![0.0f32; input.len()];
+        self.run(&input, 1, ph, pw, &mut output, None)?;
+        let mut out = vec![0u8; width * height * 3];
+        let mut frame = FrameMut {
+            format: PixelFormat::Rgb,
+            width,
+            height,
+            planes: [&mut out, &mut [], &mut []],
+            strides: [width * 3, 0, 0],
+        };
+        convert::tensor_to_frame(&output, ph, pw, ColorMatrix::Bt601, None, &mut frame)
+            .map_err(|e| RuntimeError::BadInput(e.to_string()))?;
+        Ok(out)
     }
 
     /// What the model is.

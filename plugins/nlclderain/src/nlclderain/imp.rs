@@ -29,11 +29,8 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     )
 });
 
-/// The model compiled into the plugin, used when `model-file` is empty.
-#[cfg(nlcl_default_model)]
-const DEFAULT_MODEL: Option<&[u8]> = Some(include_bytes!("../../../../models/default.onnx"));
-#[cfg(not(nlcl_default_model))]
-const DEFAULT_MODEL: Option<&[u8]> = None;
+/// The model compiled into the engine, used when `model-file` is empty.
+const DEFAULT_MODEL: Option<&[u8]> = nlcl::DEFAULT_MODEL;
 
 const DEFAULT_MODEL_FILE: &str = "";
 const DEFAULT_DEVICE_ID: i32 = 0;
