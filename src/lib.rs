@@ -21,6 +21,7 @@ pub mod reference;
 pub mod runtime;
 pub mod spec;
 pub mod timing;
+pub mod worker;
 
 pub use spec::ModelSpec;
 

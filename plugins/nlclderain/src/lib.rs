@@ -8,7 +8,7 @@ use gst::glib;
 
 mod nlclderain;
 
-pub use nlclderain::{ExecutionProvider, NlclDerain};
+pub use nlclderain::{ExecutionProvider, LateFrames, NlclDerain};
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     nlclderain::register(plugin)

@@ -21,9 +21,15 @@ fn bytes(n: usize, seed: u32) -> Vec<u8> {
         .collect()
 }
 
+/// A harness with synchronous processing (one frame in flight): each push yields its output.
 fn harness_for(model: &std::path::Path, caps: &str) -> gst_check::Harness {
+    harness_with(model, caps, 1)
+}
+
+fn harness_with(model: &std::path::Path, caps: &str, max_in_flight: u32) -> gst_check::Harness {
     let element = gst::ElementFactory::make("nlclderain")
         .property("model-file", model.to_str().unwrap())
+        .property("max-in-flight", max_in_flight)
         .build()
         .unwrap();
     let mut h = gst_check::Harness::with_element(&element, Some("sink"), Some("src"));
@@ -298,4 +304,196 @@ fn mid_stream_resolution_change_keeps_working() {
             assert_eq!(x, y, "byte {i}");
         }
     }
+}
+
+/// With several frames in flight, output waits for later input or a drain, keeps order and
+/// timestamps, and EOS pushes every frame still inside before the EOS itself.
+#[test]
+fn frames_in_flight_come_out_in_order_and_eos_drains_them() {
+    init();
+    let dir = temp_dir();
+    let (model, _) = write_random_model(dir.path(), "m.onnx", SMALL, 6);
+    let mut h = harness_with(
+        &model,
+        "video/x-raw,format=RGB,width=16,height=8,framerate=30/1",
+        3,
+    );
+    for i in 0..5u64 {
+        let mut b = gst::Buffer::from_slice(bytes(16 * 8 * 3, i as u32 + 1));
+        b.get_mut()
+            .unwrap()
+            .set_pts(gst::ClockTime::from_mseconds(i * 33));
+        h.push(b).unwrap();
+    }
+    // At most three frames are held back; two have been released by the later pushes.
+    assert!(h.buffers_in_queue() >= 2, "{} out", h.buffers_in_queue());
+    assert!(h.push_event(gst::event::Eos::new()));
+    let mut pts = Vec::new();
+    while let Some(b) = h.try_pull() {
+        pts.push(b.pts().unwrap().mseconds());
+    }
+    assert_eq!(pts, vec![0, 33, 66, 99, 132]);
+    // EOS arrives after the drained frames.
+    let mut saw_eos = false;
+    while let Some(ev) = h.try_pull_event() {
+        saw_eos |= ev.type_() == gst::EventType::Eos;
+    }
+    assert!(saw_eos);
+    let stats = h.element().unwrap().property::<gst::Structure>("stats");
+    assert_eq!(stats.get::<u64>("frames-processed").unwrap(), 5);
+}
+
+/// A flush throws away the frames in flight: nothing stale comes out afterwards.
+#[test]
+fn flush_discards_frames_in_flight() {
+    init();
+    let dir = temp_dir();
+    let (model, _) = write_random_model(dir.path(), "m.onnx", SMALL, 6);
+    let mut h = harness_with(
+        &model,
+        "video/x-raw,format=RGB,width=16,height=8,framerate=30/1",
+        4,
+    );
+    for i in 0..3u64 {
+        let mut b = gst::Buffer::from_slice(bytes(16 * 8 * 3, 9));
+        b.get_mut()
+            .unwrap()
+            .set_pts(gst::ClockTime::from_mseconds(i * 33));
+        h.push(b).unwrap();
+    }
+    assert_eq!(h.buffers_in_queue(), 0, "all three still in flight");
+    assert!(h.push_event(gst::event::FlushStart::new()));
+    assert!(h.push_event(gst::event::FlushStop::new(true)));
+    h.push_event(gst::event::Segment::new(&gst::FormattedSegment::<
+        gst::ClockTime,
+    >::new()));
+    let mut b = gst::Buffer::from_slice(bytes(16 * 8 * 3, 9));
+    b.get_mut()
+        .unwrap()
+        .set_pts(gst::ClockTime::from_seconds(5));
+    h.push(b).unwrap();
+    assert!(h.push_event(gst::event::Eos::new()));
+    let mut pts = Vec::new();
+    while let Some(b) = h.try_pull() {
+        pts.push(b.pts().unwrap().seconds());
+    }
+    assert_eq!(pts, vec![5], "only the post-flush frame comes out");
+}
+
+/// The LATENCY query includes the frames the element holds back.
+#[test]
+fn latency_query_counts_frames_in_flight() {
+    init();
+    let dir = temp_dir();
+    let (model, _) = write_random_model(dir.path(), "m.onnx", SMALL, 6);
+    let run = |in_flight: u32| {
+        let p = pipeline(&format!(
+            "videotestsrc is-live=true ! video/x-raw,format=RGB,width=32,height=24,framerate=25/1 \
+             ! nlclderain name=d model-file={} max-in-flight={in_flight} ! fakesink name=s",
+            model.display()
+        ));
+        p.set_state(gst::State::Playing).unwrap();
+        let _ = p.state(gst::ClockTime::from_seconds(10));
+        let mut q = gst::query::Latency::new();
+        assert!(
+            p.by_name("s")
+                .unwrap()
+                .static_pad("sink")
+                .unwrap()
+                .peer_query(&mut q)
+        );
+        p.set_state(gst::State::Null).unwrap();
+        q.result().1
+    };
+    let one = run(1);
+    let three = run(3);
+    // Two extra frames of 40 ms each.
+    assert!(
+        three >= one + gst::ClockTime::from_mseconds(79),
+        "{one} vs {three}"
+    );
+}
+
+/// A model far slower than a live 100 fps source: with `late-frames=drop` late frames are
+/// dropped, with `pass-through` they come out untouched; either way every frame is accounted
+/// for and nothing piles up.
+#[test]
+fn late_frames_policy_drops_or_passes_and_counts() {
+    init();
+    let dir = temp_dir();
+    // Official width and depth: hundreds of milliseconds per frame here, far behind 10 ms frames.
+    let slow = nlcl::ModelSpec {
+        depth: 8,
+        ..nlcl::ModelSpec::OFFICIAL
+    };
+    let (model, _) = write_random_model(dir.path(), "slow.onnx", slow, 2);
+    for policy in ["drop", "pass-through"] {
+        let p = pipeline(&format!(
+            "videotestsrc is-live=true num-buffers=40 ! video/x-raw,format=RGB,width=96,height=64,framerate=100/1 \
+             ! nlclderain name=d model-file={} late-frames={policy} ! appsink name=s sync=true qos=true",
+            model.display()
+        ));
+        let sink = p
+            .by_name("s")
+            .unwrap()
+            .downcast::<gst_app::AppSink>()
+            .unwrap();
+        let count = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let c = count.clone();
+        sink.set_callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |s| {
+                    let _ = s.pull_sample();
+                    c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    Ok(gst::FlowSuccess::Ok)
+                })
+                .build(),
+        );
+        let r = run_to_end(&p);
+        assert!(r.error.is_none(), "{policy}: {:?}", r.error);
+        let st = p.by_name("d").unwrap().property::<gst::Structure>("stats");
+        let processed = st.get::<u64>("frames-processed").unwrap();
+        let dropped = st.get::<u64>("frames-late-dropped").unwrap();
+        let passed = st.get::<u64>("frames-late-passed").unwrap();
+        let out = count.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(processed + dropped + passed, 40, "{policy}: {st}");
+        match policy {
+            "drop" => {
+                assert!(dropped > 0, "{policy}: nothing was late? {st}");
+                assert_eq!(passed, 0);
+            }
+            _ => {
+                assert!(passed > 0, "{policy}: nothing was late? {st}");
+                assert_eq!(dropped, 0);
+            }
+        }
+        // The sink may itself drop frames that arrive too late to render; the element pushed
+        // processed + passed frames.
+        assert!(out <= processed + passed, "{policy}: {out} out");
+    }
+}
+
+/// With frames in flight, new caps first drain the frames of the old size.
+#[test]
+fn caps_change_with_frames_in_flight_drains_old_size_first() {
+    init();
+    let dir = temp_dir();
+    let model = write_identity_model(dir.path(), SMALL);
+    let mut h = harness_with(
+        &model,
+        "video/x-raw,format=RGB,width=8,height=6,framerate=30/1",
+        4,
+    );
+    let small = bytes(8 * 6 * 3, 1);
+    for _ in 0..2 {
+        h.push(gst::Buffer::from_slice(small.clone())).unwrap();
+    }
+    h.set_src_caps_str("video/x-raw,format=RGB,width=20,height=10,framerate=30/1");
+    let big = bytes(20 * 10 * 3, 2);
+    h.push(gst::Buffer::from_slice(big.clone())).unwrap();
+    assert!(h.push_event(gst::event::Eos::new()));
+    let sizes: Vec<usize> = std::iter::from_fn(|| h.try_pull())
+        .map(|b| b.size())
+        .collect();
+    assert_eq!(sizes, vec![small.len(), small.len(), big.len()]);
 }

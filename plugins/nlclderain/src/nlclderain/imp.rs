@@ -1,9 +1,16 @@
-//! `nlclderain`: a VideoFilter that runs the NLCL generator on every frame, in place.
+//! `nlclderain`: a VideoFilter that runs the NLCL generator on every frame.
 //!
-//! The model is opened in `start()` and dropped in `stop()`; frames are converted to the
-//! model's tensor layout in reusable buffers (no per-frame allocation once the size is known),
-//! so a mid-stream resolution change only grows those buffers.
+//! Frames flow through an in-order pipeline: the streaming thread converts frame n+1 to a
+//! tensor while an inference thread ([`nlcl::worker::InferenceWorker`]) runs frame n, and
+//! finished frames are written back into their own buffers and pushed in arrival order. At
+//! most `max-in-flight` frames are inside the element, so memory stays flat when the source
+//! outpaces the model. Serialized events (EOS, caps, segment, gap) first drain the frames in
+//! flight; a flush discards them. With `max-in-flight=1` processing is synchronous.
+//!
+//! QoS is handled here rather than by the base class so that `late-frames` can choose what
+//! happens to a frame that is already late downstream.
 
+use std::collections::VecDeque;
 use std::sync::{LazyLock, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -11,6 +18,7 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::prelude::*;
+use gst_base::subclass::base_transform::GenerateOutputSuccess;
 use gst_base::subclass::prelude::*;
 use gst_video::prelude::*;
 use gst_video::subclass::prelude::*;
@@ -18,8 +26,9 @@ use gst_video::subclass::prelude::*;
 use nlcl::convert::{self, ColorMatrix, FrameMut, FrameRef, PixelFormat};
 use nlcl::runtime::{Model, RuntimeError, SessionOptions};
 use nlcl::timing::Latencies;
+use nlcl::worker::{Done, InferenceWorker, Job};
 
-use super::ExecutionProvider;
+use super::{ExecutionProvider, LateFrames};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -37,6 +46,7 @@ const DEFAULT_DEVICE_ID: i32 = 0;
 const DEFAULT_THREADS: u32 = 0;
 const DEFAULT_BYPASS: bool = false;
 const DEFAULT_FALLBACK: bool = true;
+const DEFAULT_MAX_IN_FLIGHT: u32 = 2;
 /// Inference times kept for the percentiles of `stats`.
 const LATENCY_WINDOW: usize = 1024;
 
@@ -61,6 +71,8 @@ struct Settings {
     threads: u32,
     bypass: bool,
     fallback_to_cpu: bool,
+    max_in_flight: u32,
+    late_frames: LateFrames,
 }
 
 impl Default for Settings {
@@ -72,6 +84,8 @@ impl Default for Settings {
             threads: DEFAULT_THREADS,
             bypass: DEFAULT_BYPASS,
             fallback_to_cpu: DEFAULT_FALLBACK,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            late_frames: LateFrames::default(),
         }
     }
 }
@@ -81,8 +95,12 @@ impl Default for Settings {
 struct Stats {
     processed: u64,
     bypassed: u64,
+    late_dropped: u64,
+    late_passed: u64,
+    late_processed: u64,
     inference: Latencies,
-    frame: Latencies,
+    /// Time from a frame's arrival to its departure (queueing included).
+    latency: Latencies,
     /// Provider the running session uses (`none` before the first start).
     provider: &'static str,
 }
@@ -92,21 +110,55 @@ impl Default for Stats {
         Stats {
             processed: 0,
             bypassed: 0,
+            late_dropped: 0,
+            late_passed: 0,
+            late_processed: 0,
             inference: Latencies::new(LATENCY_WINDOW),
-            frame: Latencies::new(LATENCY_WINDOW),
+            latency: Latencies::new(LATENCY_WINDOW),
             provider: "none",
         }
     }
 }
 
+/// A frame inside the element, in arrival order.
+struct Pending {
+    buffer: gst::Buffer,
+    arrived: Instant,
+    /// `None`: leaves untouched (bypass, late pass-through). `Some`: waiting for inference.
+    work: Option<FrameWork>,
+}
+
+struct FrameWork {
+    info: gst_video::VideoInfo,
+    /// Padded tensor size.
+    th: usize,
+    tw: usize,
+}
+
 /// Everything that exists between `start()` and `stop()`.
 struct State {
-    model: Model,
-    input: Vec<f32>,
-    output: Vec<f32>,
-    /// Copy of the input's packed plane for formats with real alpha, which the in-place
-    /// write-back would otherwise overwrite.
+    worker: InferenceWorker,
+    size_multiple: usize,
+    info: Option<gst_video::VideoInfo>,
+    pending: VecDeque<Pending>,
+    in_flight: usize,
+    /// Results of frames discarded by a flush are still to come back from the worker; they
+    /// carry an older generation and are thrown away.
+    generation: u64,
+    stale_results: usize,
+    /// Recycled tensors (input, output) so steady state allocates nothing.
+    pool: Vec<(Vec<f32>, Vec<f32>)>,
     alpha: Vec<u8>,
+}
+
+/// Timing facts read outside the streaming thread (QoS events, latency queries), kept apart
+/// from `State`, which the streaming thread holds while it waits for inference.
+#[derive(Debug, Default)]
+struct Timing {
+    /// Lateness reported by downstream QoS events.
+    earliest: Option<gst::ClockTime>,
+    /// Frame interval of the negotiated caps.
+    frame_duration: Option<gst::ClockTime>,
 }
 
 #[derive(Default)]
@@ -114,6 +166,7 @@ pub struct NlclDerain {
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
     stats: Mutex<Stats>,
+    timing: Mutex<Timing>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -172,6 +225,26 @@ impl ObjectImpl for NlclDerain {
                     .default_value(DEFAULT_FALLBACK)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecUInt::builder("max-in-flight")
+                    .nick("Frames in flight")
+                    .blurb(
+                        "Frames being converted or inferred at once (1 = synchronous); each \
+                         extra frame adds one frame of latency and overlaps conversion with \
+                         inference",
+                    )
+                    .minimum(1)
+                    .maximum(16)
+                    .default_value(DEFAULT_MAX_IN_FLIGHT)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("late-frames", LateFrames::Drop)
+                    .nick("Late frames")
+                    .blurb(
+                        "With qos on, what to do with a frame that is already late downstream: \
+                         drop it, pass it through untouched, or derain it anyway",
+                    )
+                    .mutable_playing()
+                    .build(),
                 glib::ParamSpecBoolean::builder("bypass")
                     .nick("Bypass")
                     .blurb("Pass frames through untouched (can be switched while playing)")
@@ -181,8 +254,10 @@ impl ObjectImpl for NlclDerain {
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
                     .blurb(
-                        "frames-processed, frames-bypassed, inference-mean-ms, \
-                         inference-p50-ms, inference-p99-ms, frame-mean-ms, provider",
+                        "frames-processed, frames-bypassed, frames-late-dropped, \
+                         frames-late-passed, frames-late-processed, inference-mean-ms, \
+                         inference-p50-ms, inference-p99-ms, latency-mean-ms, latency-p99-ms, \
+                         provider",
                     )
                     .read_only()
                     .build(),
@@ -201,12 +276,14 @@ impl ObjectImpl for NlclDerain {
                     .flatten()
                     .unwrap_or_default();
             }
-            "execution-provider" => {
-                settings.provider = value.get().unwrap_or_default();
-            }
+            "execution-provider" => settings.provider = value.get().unwrap_or_default(),
             "device-id" => settings.device_id = value.get().unwrap_or(DEFAULT_DEVICE_ID),
             "threads" => settings.threads = value.get().unwrap_or(DEFAULT_THREADS),
             "fallback-to-cpu" => settings.fallback_to_cpu = value.get().unwrap_or(DEFAULT_FALLBACK),
+            "max-in-flight" => {
+                settings.max_in_flight = value.get().unwrap_or(DEFAULT_MAX_IN_FLIGHT)
+            }
+            "late-frames" => settings.late_frames = value.get().unwrap_or_default(),
             "bypass" => {
                 let bypass = value.get().unwrap_or(DEFAULT_BYPASS);
                 if bypass != settings.bypass {
@@ -224,13 +301,16 @@ impl ObjectImpl for NlclDerain {
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let s = || lock(&self.settings);
         match pspec.name() {
-            "model-file" => lock(&self.settings).model_file.to_value(),
-            "execution-provider" => lock(&self.settings).provider.to_value(),
-            "device-id" => lock(&self.settings).device_id.to_value(),
-            "threads" => lock(&self.settings).threads.to_value(),
-            "fallback-to-cpu" => lock(&self.settings).fallback_to_cpu.to_value(),
-            "bypass" => lock(&self.settings).bypass.to_value(),
+            "model-file" => s().model_file.to_value(),
+            "execution-provider" => s().provider.to_value(),
+            "device-id" => s().device_id.to_value(),
+            "threads" => s().threads.to_value(),
+            "fallback-to-cpu" => s().fallback_to_cpu.to_value(),
+            "max-in-flight" => s().max_in_flight.to_value(),
+            "late-frames" => s().late_frames.to_value(),
+            "bypass" => s().bypass.to_value(),
             "stats" => self.stats_structure().to_value(),
             // GObject only asks for properties it registered.
             _ => glib::Value::from_type(pspec.value_type()),
@@ -341,18 +421,188 @@ impl BaseTransformImpl for NlclDerain {
             provider: model.info().provider.name(),
             ..Stats::default()
         };
+        *lock(&self.timing) = Timing::default();
+        let size_multiple = model.info().size_multiple;
+        let worker = InferenceWorker::spawn(model, "nlclderain-infer").map_err(|e| {
+            gst::error_msg!(
+                gst::CoreError::Failed,
+                ["Could not start the inference thread: {}", e]
+            )
+        })?;
         *lock(&self.state) = Some(State {
-            model,
-            input: Vec::new(),
-            output: Vec::new(),
+            worker,
+            size_multiple,
+            info: None,
+            pending: VecDeque::new(),
+            in_flight: 0,
+            generation: 0,
+            stale_results: 0,
+            pool: Vec::new(),
             alpha: Vec::new(),
         });
         Ok(())
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        // Dropping the worker joins its thread after the job it is running.
         *lock(&self.state) = None;
         Ok(())
+    }
+
+    fn sink_event(&self, event: gst::Event) -> bool {
+        match event.view() {
+            gst::EventView::FlushStop(_) => self.discard_pending(),
+            // Frames in flight belong before any serialized event (new caps, new segment, EOS).
+            _ if event.is_serialized() => {
+                if let Err(e) = self.drain() {
+                    gst::debug!(CAT, imp = self, "drain before {:?}: {e:?}", event.type_());
+                }
+            }
+            _ => {}
+        }
+        self.parent_sink_event(event)
+    }
+
+    fn src_event(&self, event: gst::Event) -> bool {
+        if let gst::EventView::Qos(q) = event.view() {
+            let (_, _, diff, timestamp) = q.get();
+            if let Some(ts) = timestamp {
+                // As GstBaseTransform: a frame later than this running time is too late;
+                // when late, leave room for twice the lateness.
+                let earliest = if diff > 0 {
+                    ts.checked_add(gst::ClockTime::from_nseconds(2 * diff as u64))
+                } else {
+                    ts.checked_sub(gst::ClockTime::from_nseconds(diff.unsigned_abs()))
+                };
+                lock(&self.timing).earliest = earliest;
+            }
+        }
+        self.parent_src_event(event)
+    }
+
+    fn query(&self, direction: gst::PadDirection, query: &mut gst::QueryRef) -> bool {
+        let res = BaseTransformImplExt::parent_query(self, direction, query);
+        if direction == gst::PadDirection::Src
+            && res
+            && let gst::QueryViewMut::Latency(q) = query.view_mut()
+        {
+            let (live, min, max) = q.result();
+            let ours = self.added_latency();
+            q.set(live, min + ours, max.map(|m| m + ours));
+        }
+        res
+    }
+
+    fn submit_input_buffer(
+        &self,
+        _is_discont: bool,
+        inbuf: gst::Buffer,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let settings = lock(&self.settings).clone();
+        let mut guard = lock(&self.state);
+        let Some(state) = guard.as_mut() else {
+            return Err(gst::FlowError::Flushing);
+        };
+        let arrived = Instant::now();
+        if settings.bypass {
+            lock(&self.stats).bypassed += 1;
+            state.pending.push_back(Pending {
+                buffer: inbuf,
+                arrived,
+                work: None,
+            });
+            return Ok(gst::FlowSuccess::Ok);
+        }
+        if self.obj().is_qos() && self.is_late(&inbuf) {
+            match settings.late_frames {
+                LateFrames::Drop => {
+                    lock(&self.stats).late_dropped += 1;
+                    self.post_qos_drop(&inbuf);
+                    return Ok(gst::FlowSuccess::Ok);
+                }
+                LateFrames::PassThrough => {
+                    lock(&self.stats).late_passed += 1;
+                    state.pending.push_back(Pending {
+                        buffer: inbuf,
+                        arrived,
+                        work: None,
+                    });
+                    return Ok(gst::FlowSuccess::Ok);
+                }
+                LateFrames::Process => lock(&self.stats).late_processed += 1,
+            }
+        }
+        let info = state.info.clone().ok_or_else(|| {
+            gst::element_imp_error!(self, gst::CoreError::Negotiation, ["No caps before data"]);
+            gst::FlowError::NotNegotiated
+        })?;
+        let (th, tw) = convert::padded_size(
+            info.height() as usize,
+            info.width() as usize,
+            state.size_multiple,
+        );
+        let (mut input, output) = state.pool.pop().unwrap_or_default();
+        input.resize(3 * th * tw, 0.0);
+        {
+            let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(inbuf.as_ref(), &info)
+                .map_err(|_| {
+                gst::element_imp_error!(
+                    self,
+                    gst::StreamError::Format,
+                    [
+                        "Buffer of {} bytes does not hold a {}x{} {:?} frame",
+                        inbuf.size(),
+                        info.width(),
+                        info.height(),
+                        info.format()
+                    ]
+                );
+                gst::FlowError::Error
+            })?;
+            let view = frame_view(&frame)?;
+            convert::frame_to_tensor(&view, matrix_of(&info), state.size_multiple, &mut input)
+                .map_err(|e| {
+                    gst::element_imp_error!(
+                        self,
+                        gst::StreamError::Format,
+                        ["Frame conversion: {}", e]
+                    );
+                    gst::FlowError::Error
+                })?;
+        }
+        let job = Job {
+            tag: state.generation,
+            input,
+            output,
+            n: 1,
+            h: th,
+            w: tw,
+        };
+        state.worker.submit(job).map_err(|e| {
+            gst::element_imp_error!(self, gst::CoreError::Failed, ["{}", e]);
+            gst::FlowError::Error
+        })?;
+        state.in_flight += 1;
+        state.pending.push_back(Pending {
+            buffer: inbuf,
+            arrived,
+            work: Some(FrameWork { info, th, tw }),
+        });
+        Ok(gst::FlowSuccess::Ok)
+    }
+
+    fn generate_output(&self) -> Result<GenerateOutputSuccess, gst::FlowError> {
+        let max_in_flight = lock(&self.settings).max_in_flight.max(1) as usize;
+        let mut guard = lock(&self.state);
+        let Some(state) = guard.as_mut() else {
+            return Ok(GenerateOutputSuccess::NoOutput);
+        };
+        // Block only when the element is full: that is what keeps memory flat.
+        let full = state.in_flight >= max_in_flight || state.pending.len() > 4 * max_in_flight;
+        match self.next_output(state, full)? {
+            Some(buf) => Ok(GenerateOutputSuccess::Buffer(buf)),
+            None => Ok(GenerateOutputSuccess::NoOutput),
+        }
     }
 }
 
@@ -380,32 +630,14 @@ impl VideoFilterImpl for NlclDerain {
             ));
         }
         gst::debug!(CAT, imp = self, "negotiated {incaps}");
-        self.parent_set_info(incaps, in_info, outcaps, out_info)
-    }
-
-    fn transform_frame_ip(
-        &self,
-        frame: &mut gst_video::VideoFrameRef<&mut gst::BufferRef>,
-    ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        if lock(&self.settings).bypass {
-            lock(&self.stats).bypassed += 1;
-            return Ok(gst::FlowSuccess::Ok);
+        if let Some(state) = lock(&self.state).as_mut() {
+            state.info = Some(in_info.clone());
         }
-        let mut state_guard = lock(&self.state);
-        let Some(state) = state_guard.as_mut() else {
-            gst::element_imp_error!(self, gst::CoreError::Negotiation, ["Not started"]);
-            return Err(gst::FlowError::NotNegotiated);
-        };
-        let started = Instant::now();
-        let inference = self.process(state, frame).map_err(|msg| {
-            gst::element_imp_error!(self, gst::StreamError::Failed, ["{}", msg]);
-            gst::FlowError::Error
-        })?;
-        let mut stats = lock(&self.stats);
-        stats.processed += 1;
-        stats.inference.record(inference);
-        stats.frame.record(started.elapsed());
-        Ok(gst::FlowSuccess::Ok)
+        let fps = in_info.fps();
+        lock(&self.timing).frame_duration = (fps.numer() > 0)
+            .then(|| gst::ClockTime::SECOND.mul_div_floor(fps.denom() as u64, fps.numer() as u64))
+            .flatten();
+        self.parent_set_info(incaps, in_info, outcaps, out_info)
     }
 }
 
@@ -426,6 +658,35 @@ fn pixel_format(f: gst_video::VideoFormat) -> Option<PixelFormat> {
     })
 }
 
+fn matrix_of(info: &gst_video::VideoInfo) -> ColorMatrix {
+    match info.colorimetry().matrix() {
+        gst_video::VideoColorMatrix::Bt709 => ColorMatrix::Bt709,
+        _ => ColorMatrix::Bt601,
+    }
+}
+
+fn strides_of(strides: &[i32]) -> Result<[usize; 3], gst::FlowError> {
+    let mut out = [0usize; 3];
+    for (dst, &s) in out.iter_mut().zip(strides.iter()) {
+        *dst = usize::try_from(s).map_err(|_| gst::FlowError::NotSupported)?;
+    }
+    Ok(out)
+}
+
+fn frame_view<'a>(
+    frame: &'a gst_video::VideoFrameRef<&gst::BufferRef>,
+) -> Result<FrameRef<'a>, gst::FlowError> {
+    let format = pixel_format(frame.format()).ok_or(gst::FlowError::NotNegotiated)?;
+    let planes = frame.planes_data();
+    Ok(FrameRef {
+        format,
+        width: frame.width() as usize,
+        height: frame.height() as usize,
+        planes: [planes[0], planes[1], planes[2]],
+        strides: strides_of(frame.plane_stride())?,
+    })
+}
+
 impl NlclDerain {
     fn model_error(&self, model_file: &str, e: RuntimeError) -> gst::ErrorMessage {
         match e {
@@ -443,12 +704,10 @@ impl NlclDerain {
             RuntimeError::LibraryNotFound { .. } => {
                 gst::error_msg!(gst::LibraryError::Init, ["{}", e])
             }
-            RuntimeError::ProviderUnavailable { .. } => {
-                gst::error_msg!(
-                    gst::LibraryError::Init,
-                    ["{} (property execution-provider)", e]
-                )
-            }
+            RuntimeError::ProviderUnavailable { .. } => gst::error_msg!(
+                gst::LibraryError::Init,
+                ["{} (property execution-provider)", e]
+            ),
             _ => gst::error_msg!(
                 gst::StreamError::Format,
                 [
@@ -460,80 +719,213 @@ impl NlclDerain {
         }
     }
 
-    /// Derains one frame in place; returns the inference time.
-    fn process(
+    /// Whether `buf` would arrive downstream after the earliest time QoS asked for.
+    fn is_late(&self, buf: &gst::BufferRef) -> bool {
+        let Some(earliest) = lock(&self.timing).earliest else {
+            return false;
+        };
+        let Some(pts) = buf.pts() else {
+            return false;
+        };
+        let segment = self.obj().segment();
+        let Some(segment) = segment.downcast_ref::<gst::ClockTime>() else {
+            return false;
+        };
+        let end = pts + buf.duration().unwrap_or(gst::ClockTime::ZERO);
+        match segment.to_running_time(end) {
+            Some(rt) => rt <= earliest,
+            None => false,
+        }
+    }
+
+    fn post_qos_drop(&self, buf: &gst::BufferRef) {
+        let segment = self.obj().segment();
+        let Some(segment) = segment.downcast_ref::<gst::ClockTime>() else {
+            return;
+        };
+        let running_time = buf.pts().and_then(|p| segment.to_running_time(p));
+        let stream_time = buf.pts().and_then(|p| segment.to_stream_time(p));
+        let stats = lock(&self.stats);
+        let msg = gst::message::Qos::builder(false)
+            .running_time(running_time)
+            .stream_time(stream_time)
+            .timestamp(buf.pts())
+            .duration(buf.duration())
+            .stats(
+                gst::format::Buffers::from_u64(stats.processed),
+                gst::format::Buffers::from_u64(stats.late_dropped),
+            )
+            .src(&*self.obj())
+            .build();
+        drop(stats);
+        let _ = self.obj().post_message(msg);
+    }
+
+    /// Latency added by holding up to `max-in-flight` frames: one frame interval each beyond the
+    /// first, plus the median inference time.
+    fn added_latency(&self) -> gst::ClockTime {
+        let max = lock(&self.settings).max_in_flight.max(1) as u64;
+        let frame = lock(&self.timing)
+            .frame_duration
+            .unwrap_or(gst::ClockTime::ZERO);
+        let inference = lock(&self.stats).inference.percentile_ms(50.0);
+        frame * (max - 1) + gst::ClockTime::from_nseconds((inference * 1e6) as u64)
+    }
+
+    /// The next frame ready to leave, waiting for it when `block` is set.
+    fn next_output(
         &self,
         state: &mut State,
-        frame: &mut gst_video::VideoFrameRef<&mut gst::BufferRef>,
-    ) -> Result<std::time::Duration, String> {
-        let format = pixel_format(frame.format())
-            .ok_or_else(|| format!("unsupported format {:?}", frame.format()))?;
-        let (width, height) = (frame.width() as usize, frame.height() as usize);
-        let matrix = match frame.info().colorimetry().matrix() {
-            gst_video::VideoColorMatrix::Bt709 => ColorMatrix::Bt709,
-            _ => ColorMatrix::Bt601,
+        block: bool,
+    ) -> Result<Option<gst::Buffer>, gst::FlowError> {
+        let Some(front) = state.pending.front() else {
+            return Ok(None);
         };
-        let strides = frame.plane_stride();
-        let mut plane_strides = [0usize; 3];
-        for (dst, &s) in plane_strides.iter_mut().zip(strides.iter()) {
-            *dst = usize::try_from(s).map_err(|_| format!("negative stride {s}"))?;
+        if front.work.is_none() {
+            let p = state.pending.pop_front().ok_or(gst::FlowError::Error)?;
+            lock(&self.stats).latency.record(p.arrived.elapsed());
+            return Ok(Some(p.buffer));
         }
-        let multiple = state.model.info().size_multiple;
-        let (ph, pw) = convert::padded_size(height, width, multiple);
-        let len = 3 * ph * pw;
-        if state.input.len() != len {
-            gst::debug!(
-                CAT,
-                imp = self,
-                "tensor size {pw}x{ph} for {width}x{height} frames"
-            );
-            state.input.resize(len, 0.0);
-            state.output.resize(len, 0.0);
-        }
-        {
-            let planes = frame.planes_data();
-            let view = FrameRef {
-                format,
-                width,
-                height,
-                planes: [planes[0], planes[1], planes[2]],
-                strides: plane_strides,
+        let done = loop {
+            let next = if block {
+                state.worker.recv().map(Some)
+            } else {
+                state.worker.try_recv()
             };
-            convert::frame_to_tensor(&view, matrix, multiple, &mut state.input)
-                .map_err(|e| format!("frame conversion: {e}"))?;
-        }
-        let t = Instant::now();
-        state
-            .model
-            .run(&state.input, 1, ph, pw, &mut state.output, None)
-            .map_err(|e| e.to_string())?;
-        let inference = t.elapsed();
+            let done = match next {
+                Ok(Some(d)) => d,
+                Ok(None) => return Ok(None),
+                Err(e) => {
+                    gst::element_imp_error!(self, gst::CoreError::Failed, ["{}", e]);
+                    return Err(gst::FlowError::Error);
+                }
+            };
+            if done.tag != state.generation {
+                // A frame discarded by a flush.
+                state.stale_results = state.stale_results.saturating_sub(1);
+                state.pool.push((done.input, done.output));
+                continue;
+            }
+            break done;
+        };
+        state.in_flight = state.in_flight.saturating_sub(1);
+        let p = state.pending.pop_front().ok_or(gst::FlowError::Error)?;
+        let buf = self.finish(state, p, done)?;
+        Ok(Some(buf))
+    }
+
+    /// Writes a finished tensor back into its frame's buffer.
+    fn finish(
+        &self,
+        state: &mut State,
+        pending: Pending,
+        done: Done,
+    ) -> Result<gst::Buffer, gst::FlowError> {
+        let Done {
+            input,
+            output,
+            result,
+            ..
+        } = done;
+        let inference = match result {
+            Ok(d) => d,
+            Err(msg) => {
+                state.pool.push((input, output));
+                gst::element_imp_error!(
+                    self,
+                    gst::StreamError::Failed,
+                    ["Inference failed: {}", msg]
+                );
+                return Err(gst::FlowError::Error);
+            }
+        };
+        let work = pending.work.as_ref().ok_or(gst::FlowError::Error)?;
+        let info = &work.info;
+        let format = pixel_format(info.format()).ok_or(gst::FlowError::NotNegotiated)?;
+        let mut buffer = pending.buffer;
+        // Only RGBA/BGRA carry real alpha, which the write-back would otherwise overwrite.
         let keep_alpha = matches!(format, PixelFormat::Rgba | PixelFormat::Bgra);
         if keep_alpha {
+            let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer.as_ref(), info)
+                .map_err(|_| gst::FlowError::Error)?;
             state.alpha.clear();
             state
                 .alpha
-                .extend_from_slice(frame.plane_data(0).map_err(|e| e.to_string())?);
+                .extend_from_slice(frame.plane_data(0).map_err(|_| gst::FlowError::Error)?);
         }
-        let alpha_view = keep_alpha.then(|| FrameRef {
-            format,
-            width,
-            height,
-            planes: [&state.alpha[..], &[], &[]],
-            strides: plane_strides,
-        });
-        let planes = frame.planes_data_mut();
-        let [p0, p1, p2, _] = planes;
-        let mut out = FrameMut {
-            format,
-            width,
-            height,
-            planes: [p0, p1, p2],
-            strides: plane_strides,
+        let result = {
+            let buf_mut = buffer.make_mut();
+            let mut frame = gst_video::VideoFrameRef::from_buffer_ref_writable(buf_mut, info)
+                .map_err(|_| gst::FlowError::Error)?;
+            let strides = strides_of(frame.plane_stride())?;
+            let (width, height) = (frame.width() as usize, frame.height() as usize);
+            let alpha_view = keep_alpha.then(|| FrameRef {
+                format,
+                width,
+                height,
+                planes: [&state.alpha[..], &[], &[]],
+                strides,
+            });
+            let [p0, p1, p2, _] = frame.planes_data_mut();
+            let mut out = FrameMut {
+                format,
+                width,
+                height,
+                planes: [p0, p1, p2],
+                strides,
+            };
+            convert::tensor_to_frame(
+                &output,
+                work.th,
+                work.tw,
+                matrix_of(info),
+                alpha_view.as_ref(),
+                &mut out,
+            )
         };
-        convert::tensor_to_frame(&state.output, ph, pw, matrix, alpha_view.as_ref(), &mut out)
-            .map_err(|e| format!("frame conversion: {e}"))?;
-        Ok(inference)
+        state.pool.push((input, output));
+        result.map_err(|e| {
+            gst::element_imp_error!(self, gst::StreamError::Format, ["Frame conversion: {}", e]);
+            gst::FlowError::Error
+        })?;
+        let mut stats = lock(&self.stats);
+        stats.processed += 1;
+        stats.inference.record(inference);
+        stats.latency.record(pending.arrived.elapsed());
+        Ok(buffer)
+    }
+
+    /// Pushes every frame still inside the element, in order.
+    fn drain(&self) -> Result<(), gst::FlowError> {
+        loop {
+            let buf = {
+                let mut guard = lock(&self.state);
+                let Some(state) = guard.as_mut() else {
+                    return Ok(());
+                };
+                match self.next_output(state, true)? {
+                    Some(b) => b,
+                    None => return Ok(()),
+                }
+            };
+            // Pushed without holding the state lock: downstream may call back into us.
+            self.obj().src_pad().push(buf)?;
+        }
+    }
+
+    /// Forgets the frames in flight (flushing seek); their results are discarded on arrival.
+    fn discard_pending(&self) {
+        if let Some(state) = lock(&self.state).as_mut() {
+            let discarded = state.pending.len();
+            state.stale_results += state.in_flight;
+            state.in_flight = 0;
+            state.pending.clear();
+            state.generation += 1;
+            if discarded > 0 {
+                gst::debug!(CAT, imp = self, "flush discarded {discarded} frames");
+            }
+        }
+        lock(&self.timing).earliest = None;
     }
 
     fn stats_structure(&self) -> gst::Structure {
@@ -541,10 +933,14 @@ impl NlclDerain {
         gst::Structure::builder("nlclderain-stats")
             .field("frames-processed", stats.processed)
             .field("frames-bypassed", stats.bypassed)
+            .field("frames-late-dropped", stats.late_dropped)
+            .field("frames-late-passed", stats.late_passed)
+            .field("frames-late-processed", stats.late_processed)
             .field("inference-mean-ms", stats.inference.mean_ms())
             .field("inference-p50-ms", stats.inference.percentile_ms(50.0))
             .field("inference-p99-ms", stats.inference.percentile_ms(99.0))
-            .field("frame-mean-ms", stats.frame.mean_ms())
+            .field("latency-mean-ms", stats.latency.mean_ms())
+            .field("latency-p99-ms", stats.latency.percentile_ms(99.0))
             .field("provider", stats.provider)
             .build()
     }

@@ -22,6 +22,24 @@ pub enum ExecutionProvider {
     TensorRt = 2,
 }
 
+/// What `nlclderain` does with a frame that is already late downstream (property `late-frames`,
+/// effective while `qos` is on).
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum, Default)]
+#[repr(u32)]
+#[enum_type(name = "GstNlclLateFrames")]
+pub enum LateFrames {
+    /// Drop it (and post a QoS message), as GStreamer filters usually do.
+    #[default]
+    #[enum_value(name = "Drop late frames", nick = "drop")]
+    Drop = 0,
+    /// Push it untouched: no frame is lost, late ones keep their rain.
+    #[enum_value(name = "Pass late frames through untouched", nick = "pass-through")]
+    PassThrough = 1,
+    /// Derain it anyway (latency grows while the model is slower than real time).
+    #[enum_value(name = "Derain late frames anyway", nick = "process")]
+    Process = 2,
+}
+
 impl From<ExecutionProvider> for nlcl::runtime::Provider {
     fn from(p: ExecutionProvider) -> Self {
         match p {
@@ -41,6 +59,7 @@ glib::wrapper! {
 /// Registers `nlclderain` with `plugin`.
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     ExecutionProvider::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
+    LateFrames::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     gst::Element::register(
         Some(plugin),
         "nlclderain",
