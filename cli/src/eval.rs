@@ -1,0 +1,233 @@
+//! `nlcl eval`: Y-PSNR / SSIM on paired folders, do-no-harm on clean images.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use nlcl::metrics;
+
+use crate::ModelArgs;
+use crate::images;
+
+#[derive(clap::Args)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Folder with `input/` and `target/` (or `rain/` and `norain/`) holding same-named images.
+    #[arg(long)]
+    pub pairs: Option<PathBuf>,
+    /// Folder of rain-free images: measures do-no-harm, PSNR(model(x), x).
+    #[arg(long)]
+    pub clean: Option<PathBuf>,
+    /// Where the per-image CSV and the PNG sheets go.
+    #[arg(long, short = 'o', default_value = "nlcl-eval")]
+    pub out: PathBuf,
+    /// Rows in the side-by-side sheet.
+    #[arg(long, default_value_t = 4)]
+    pub sheet_rows: usize,
+}
+
+/// Mean scores of one evaluation.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PairScores {
+    pub input_psnr: f64,
+    pub input_ssim: f64,
+    pub output_psnr: f64,
+    pub output_ssim: f64,
+}
+
+pub fn run(args: &EvalArgs) -> Result<()> {
+    if args.pairs.is_none() && args.clean.is_none() {
+        bail!("give --pairs DIR and/or --clean DIR");
+    }
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let mut model = args.model.open()?;
+    println!(
+        "model: {} on {}",
+        model.info().origin,
+        model.info().provider
+    );
+    if let Some(dir) = &args.pairs {
+        let s = eval_pairs(&mut model, dir, &args.out, args.sheet_rows)?;
+        println!(
+            "pairs {}: input  Y-PSNR {:.2} dB  SSIM {:.4}\n{:width$}  output Y-PSNR {:.2} dB  SSIM {:.4}  (gain {:+.2} dB, {:+.4})",
+            dir.display(),
+            s.input_psnr,
+            s.input_ssim,
+            "",
+            s.output_psnr,
+            s.output_ssim,
+            s.output_psnr - s.input_psnr,
+            s.output_ssim - s.input_ssim,
+            width = format!("pairs {}:", dir.display()).len()
+        );
+    }
+    if let Some(dir) = &args.clean {
+        let (y, rgb) = eval_clean(&mut model, dir, &args.out)?;
+        println!(
+            "do-no-harm {}: PSNR(model(x), x) Y {:.2} dB, RGB {:.2} dB",
+            dir.display(),
+            y,
+            rgb
+        );
+    }
+    println!("per-image CSV and sheets in {}", args.out.display());
+    Ok(())
+}
+
+fn pair_dirs(dir: &Path) -> Result<(PathBuf, PathBuf)> {
+    for (a, b) in [("input", "target"), ("rain", "norain")] {
+        let (i, t) = (dir.join(a), dir.join(b));
+        if i.is_dir() && t.is_dir() {
+            return Ok((i, t));
+        }
+    }
+    bail!(
+        "{} has neither input/ + target/ nor rain/ + norain/ folders",
+        dir.display()
+    )
+}
+
+pub fn eval_pairs(
+    model: &mut nlcl::runtime::Model,
+    dir: &Path,
+    out: &Path,
+    sheet_rows: usize,
+) -> Result<PairScores> {
+    let (input_dir, target_dir) = pair_dirs(dir)?;
+    let inputs = images::collect(&[input_dir])?;
+    if inputs.is_empty() {
+        bail!("no images in {}", dir.display());
+    }
+    let mut csv =
+        String::from("image,width,height,input_psnr_y,input_ssim_y,output_psnr_y,output_ssim_y\n");
+    let mut sum = PairScores::default();
+    let mut n = 0usize;
+    let mut sheet_rows_imgs = Vec::new();
+    let mut skipped = 0;
+    let bar = images::progress(inputs.len() as u64, "eval");
+    for path in &inputs {
+        let name = path.file_name().context("file name")?.to_owned();
+        let target_path = target_dir.join(&name);
+        let r = (|| -> Result<()> {
+            let input = images::load_rgb(path)?;
+            let target = images::load_rgb(&target_path)?;
+            if input.dimensions() != target.dimensions() {
+                bail!(
+                    "input {:?} and target {:?} differ in size",
+                    input.dimensions(),
+                    target.dimensions()
+                );
+            }
+            let (w, h) = (input.width() as usize, input.height() as usize);
+            let output = model.derain_rgb8(input.as_raw(), w, h)?;
+            let (ip, is) = metrics::psnr_ssim_y(input.as_raw(), target.as_raw(), w, h)?;
+            let (op, os) = metrics::psnr_ssim_y(&output, target.as_raw(), w, h)?;
+            let (ip, op) = (metrics::cap_psnr(ip), metrics::cap_psnr(op));
+            let _ = writeln!(
+                csv,
+                "{},{w},{h},{ip:.4},{is:.6},{op:.4},{os:.6}",
+                name.to_string_lossy()
+            );
+            sum.input_psnr += ip;
+            sum.input_ssim += is;
+            sum.output_psnr += op;
+            sum.output_ssim += os;
+            n += 1;
+            if sheet_rows_imgs.len() < sheet_rows {
+                let out_img =
+                    image::RgbImage::from_raw(w as u32, h as u32, output).context("size")?;
+                sheet_rows_imgs.push(images::side_by_side(&[&input, &out_img, &target]));
+            }
+            bar.set_message(format!("mean out {:.2} dB", sum.output_psnr / n as f64));
+            Ok(())
+        })();
+        if let Err(e) = r {
+            bar.suspend(|| eprintln!("skipped {}: {e:#}", path.display()));
+            skipped += 1;
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    if n == 0 {
+        bail!("no pair could be evaluated in {}", dir.display());
+    }
+    if skipped > 0 {
+        eprintln!("{skipped} pairs skipped");
+    }
+    let tag = dir
+        .file_name()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_else(|| "pairs".into());
+    let csv_path = out.join(format!("{tag}.csv"));
+    std::fs::write(&csv_path, csv).with_context(|| format!("writing {}", csv_path.display()))?;
+    write_sheet(&sheet_rows_imgs, &out.join(format!("{tag}-sheet.png")))?;
+    let k = n as f64;
+    Ok(PairScores {
+        input_psnr: sum.input_psnr / k,
+        input_ssim: sum.input_ssim / k,
+        output_psnr: sum.output_psnr / k,
+        output_ssim: sum.output_ssim / k,
+    })
+}
+
+/// Mean Y and RGB PSNR between each clean image and the model's output on it.
+pub fn eval_clean(model: &mut nlcl::runtime::Model, dir: &Path, out: &Path) -> Result<(f64, f64)> {
+    let files = images::collect(&[dir.to_path_buf()])?;
+    if files.is_empty() {
+        bail!("no images in {}", dir.display());
+    }
+    let mut csv = String::from("image,psnr_y,psnr_rgb\n");
+    let (mut sy, mut srgb, mut n) = (0.0, 0.0, 0usize);
+    let bar = images::progress(files.len() as u64, "do-no-harm");
+    for path in &files {
+        let r = (|| -> Result<()> {
+            let img = images::load_rgb(path)?;
+            let (w, h) = (img.width() as usize, img.height() as usize);
+            let output = model.derain_rgb8(img.as_raw(), w, h)?;
+            let y = metrics::cap_psnr(metrics::psnr_y(&output, img.as_raw(), w, h)?);
+            let rgb = metrics::cap_psnr(metrics::psnr_rgb(&output, img.as_raw(), w, h)?);
+            let _ = writeln!(
+                csv,
+                "{},{y:.4},{rgb:.4}",
+                path.file_name().unwrap_or_default().to_string_lossy()
+            );
+            sy += y;
+            srgb += rgb;
+            n += 1;
+            Ok(())
+        })();
+        if let Err(e) = r {
+            bar.suspend(|| eprintln!("skipped {}: {e:#}", path.display()));
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    if n == 0 {
+        bail!("no image could be evaluated in {}", dir.display());
+    }
+    let tag = dir
+        .file_name()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_else(|| "clean".into());
+    std::fs::write(out.join(format!("{tag}-do-no-harm.csv")), csv)?;
+    Ok((sy / n as f64, srgb / n as f64))
+}
+
+fn write_sheet(rows: &[image::RgbImage], path: &Path) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let width = rows.iter().map(|r| r.width()).max().unwrap_or(1);
+    let height = rows.iter().map(|r| r.height() + 4).sum::<u32>();
+    let mut sheet = image::RgbImage::from_pixel(width, height, image::Rgb([255, 255, 255]));
+    let mut y = 0;
+    for r in rows {
+        image::imageops::replace(&mut sheet, r, 0, y as i64);
+        y += r.height() + 4;
+    }
+    sheet
+        .save(path)
+        .with_context(|| format!("writing {}", path.display()))
+}
