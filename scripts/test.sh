@@ -12,6 +12,6 @@ source scripts/torch-env.sh
 echo "==> cargo fmt --check"
 cargo fmt --all --check
 echo "==> cargo clippy"
-cargo clippy --workspace --all-targets --release -- -D warnings
+cargo clippy --workspace --all-targets --all-features --release -- -D warnings
 echo "==> cargo test"
-cargo test --workspace --release
+cargo test --workspace --all-features --release

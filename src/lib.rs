@@ -8,6 +8,8 @@
 //! - [`runtime`]: loads ONNX Runtime at run time and runs a model on the CPU or a GPU provider.
 //! - [`convert`]: packed / planar video frames <-> planar float tensors in [-1, 1].
 //! - [`metrics`]: Y-channel PSNR and SSIM as the deraining literature computes them.
+//! - [`worker`]: an inference thread that runs jobs in order (the element's pipeline).
+//! - [`render`]: a photographic rain renderer, for synthetic rainy data and samples.
 //!
 //! ## Model-file contract
 //! Input `rainy`, float32 `[N, 3, H, W]` in [-1, 1] (RGB); output `clean` of the same shape and,
@@ -18,6 +20,8 @@ pub mod convert;
 pub mod metrics;
 pub mod onnx;
 pub mod reference;
+pub mod render;
+pub mod rng;
 pub mod runtime;
 pub mod spec;
 pub mod timing;

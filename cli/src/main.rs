@@ -83,6 +83,24 @@ enum Command {
     },
     /// Benchmarks: the element vs the bare session and vs a Python loop, conversion vs memcpy.
     Bench(bench::BenchArgs),
+    /// Render synthetic rain on images (streaks of varied angle, length and density).
+    RenderRain {
+        /// Image files or folders.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Output folder (PNG, same names).
+        #[arg(long, short = 'o')]
+        out: PathBuf,
+        /// Seed of the random rain; the same seed gives the same rain.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+    /// Train NLCL generators on unpaired rainy and clean images (needs libtorch).
+    #[cfg(feature = "train")]
+    Train(nlcl_train::TrainArgs),
+    /// Export a training run's generator(s) as an ONNX model.
+    #[cfg(feature = "train")]
+    Export(nlcl_train::ExportArgs),
 }
 
 fn main() -> Result<()> {
@@ -97,6 +115,11 @@ fn main() -> Result<()> {
         Command::Eval(args) => eval::run(&args),
         Command::Info { model } => info(model.as_deref()),
         Command::Bench(args) => bench::run(&args),
+        Command::RenderRain { inputs, out, seed } => render_rain(&inputs, &out, seed),
+        #[cfg(feature = "train")]
+        Command::Train(args) => nlcl_train::train(&args),
+        #[cfg(feature = "train")]
+        Command::Export(args) => nlcl_train::export(&args),
     }
 }
 
@@ -172,6 +195,49 @@ fn derain(
     if failed == files.len() {
         bail!("no image could be derained");
     }
+    Ok(())
+}
+
+fn render_rain(inputs: &[PathBuf], out: &Path, seed: u64) -> Result<()> {
+    use nlcl::render::{RainStyle, render_rain};
+    let files = images::collect(inputs)?;
+    if files.is_empty() {
+        bail!("no PNG or JPEG images found in {inputs:?}");
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let mut rng = nlcl::rng::Rng::new(seed);
+    let style = RainStyle::default();
+    for file in &files {
+        let img = images::load_rgb(file)?;
+        let (w, h) = (img.width() as usize, img.height() as usize);
+        let n = w * h;
+        let mut planes = vec![0f32; 3 * n];
+        for (i, p) in img.pixels().enumerate() {
+            for c in 0..3 {
+                planes[c * n + i] = p.0[c] as f32 / 255.0;
+            }
+        }
+        render_rain(&mut planes, w, h, &style, &mut rng);
+        let rainy = image::RgbImage::from_fn(w as u32, h as u32, |x, y| {
+            let i = y as usize * w + x as usize;
+            image::Rgb(std::array::from_fn(|c| {
+                (planes[c * n + i] * 255.0).round() as u8
+            }))
+        });
+        let stem = file
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let dst = out.join(format!("{stem}.png"));
+        rainy
+            .save(&dst)
+            .with_context(|| format!("writing {}", dst.display()))?;
+    }
+    println!(
+        "rendered rain on {} images into {}",
+        files.len(),
+        out.display()
+    );
     Ok(())
 }
 

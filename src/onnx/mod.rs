@@ -189,15 +189,15 @@ impl Weights {
     /// Deterministic pseudo-random weights for a generator (tests, benchmarks, smoke runs):
     /// He-style scale so activations stay bounded, small biases.
     pub fn random_generator(spec: &ModelSpec, prefix: &str, seed: u64, scale: f32) -> Self {
-        let mut rng = SplitMix64(seed);
+        let mut rng = crate::rng::Rng::new(seed);
         let mut w = Weights::new();
         for conv in spec.convs() {
             let fan_in = (conv.in_ch * 9) as f32;
             let std = scale * (2.0 / fan_in).sqrt();
             let n = conv.out_ch * conv.in_ch * 9;
-            let data = (0..n).map(|_| rng.next_symmetric() * std * 1.732).collect();
+            let data = (0..n).map(|_| rng.range(-1.0, 1.0) * std * 1.732).collect();
             let bias = (0..conv.out_ch)
-                .map(|_| rng.next_symmetric() * 0.01)
+                .map(|_| rng.range(-1.0, 1.0) * 0.01)
                 .collect();
             // Shapes match by construction, so insert cannot fail.
             let _ = w.insert(
@@ -217,23 +217,6 @@ impl Weights {
     /// Adds all tensors of `other`, replacing equal names.
     pub fn extend(&mut self, other: Weights) {
         self.tensors.extend(other.tensors);
-    }
-}
-
-/// Small deterministic generator so tests and benchmarks need no `rand` dependency.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in [-1, 1).
-    fn next_symmetric(&mut self) -> f32 {
-        ((self.next_u64() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
     }
 }
 

@@ -1,0 +1,264 @@
+//! Unpaired image folders, random crops and flips, and procedurally generated clean images for
+//! tests and demos.
+
+use std::path::{Path, PathBuf};
+
+use image::{RgbImage, imageops};
+use tch::{Kind, Tensor};
+
+use crate::render::{RainStyle, render_rain};
+use crate::rng::Rng;
+
+/// File extensions read as images; other files in a folder are ignored silently.
+const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg"];
+
+/// A file that looked like an image but could not be read.
+#[derive(Debug, Clone)]
+pub struct Skipped {
+    /// The file (or folder).
+    pub path: PathBuf,
+    /// Why it was skipped.
+    pub reason: String,
+}
+
+/// Images of one domain, decoded once and kept in memory (8-bit RGB).
+#[derive(Debug, Default)]
+pub struct ImageSet {
+    /// Decoded images.
+    pub images: Vec<RgbImage>,
+    /// Where each came from.
+    pub paths: Vec<PathBuf>,
+}
+
+impl ImageSet {
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.images.len()
+    }
+
+    /// True when there are no images.
+    pub fn is_empty(&self) -> bool {
+        self.images.is_empty()
+    }
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>, skipped: &mut Vec<Skipped>) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => {
+            skipped.push(Skipped {
+                path: dir.to_path_buf(),
+                reason: format!("cannot list folder: {e}"),
+            });
+            return;
+        }
+    };
+    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    // Sorted so that runs are reproducible whatever order the file system lists.
+    paths.sort();
+    for p in paths {
+        if p.is_dir() {
+            collect_files(&p, out, skipped);
+        } else if p
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+        {
+            out.push(p);
+        }
+    }
+}
+
+/// Loads every image under `dirs` (recursively; a path may also name one image file).
+/// Images whose longer side exceeds `max_side` are downscaled to it (0 = never), which keeps
+/// memory bounded and brings multi-megapixel web photos nearer the scale of video frames.
+/// Unreadable files are returned in the second list, never a panic.
+pub fn load_images(dirs: &[PathBuf], max_side: u32) -> (ImageSet, Vec<Skipped>) {
+    let mut files = Vec::new();
+    let mut skipped = Vec::new();
+    for d in dirs {
+        if d.is_file() {
+            files.push(d.clone());
+        } else if d.is_dir() {
+            collect_files(d, &mut files, &mut skipped);
+        } else {
+            skipped.push(Skipped {
+                path: d.clone(),
+                reason: "no such file or folder".into(),
+            });
+        }
+    }
+    let mut set = ImageSet::default();
+    for f in files {
+        match image::open(&f) {
+            Ok(img) => {
+                let mut img = img.to_rgb8();
+                let (w, h) = img.dimensions();
+                if w == 0 || h == 0 {
+                    skipped.push(Skipped {
+                        path: f,
+                        reason: "empty image".into(),
+                    });
+                    continue;
+                }
+                if max_side > 0 && w.max(h) > max_side {
+                    let s = max_side as f32 / w.max(h) as f32;
+                    let nw = ((w as f32 * s).round() as u32).max(1);
+                    let nh = ((h as f32 * s).round() as u32).max(1);
+                    img = imageops::resize(&img, nw, nh, imageops::FilterType::Triangle);
+                }
+                set.images.push(img);
+                set.paths.push(f);
+            }
+            Err(e) => skipped.push(Skipped {
+                path: f,
+                reason: e.to_string(),
+            }),
+        }
+    }
+    (set, skipped)
+}
+
+/// A random `crop` x `crop` window of `img` (upscaled first when smaller than the crop), flipped
+/// horizontally with probability 1/2. Returns planar RGB in [0, 1].
+pub fn random_crop(img: &RgbImage, crop: u32, flip: bool, rng: &mut Rng) -> Vec<f32> {
+    let (w, h) = img.dimensions();
+    let up;
+    let src = if w < crop || h < crop {
+        // Upscale (keeping the aspect ratio) so that the shorter side covers the crop.
+        let s = crop as f32 / w.min(h) as f32;
+        let nw = ((w as f32 * s).ceil() as u32).max(crop);
+        let nh = ((h as f32 * s).ceil() as u32).max(crop);
+        up = imageops::resize(img, nw, nh, imageops::FilterType::Triangle);
+        &up
+    } else {
+        img
+    };
+    let (w, h) = src.dimensions();
+    let x0 = rng.below(u64::from(w - crop + 1)) as u32;
+    let y0 = rng.below(u64::from(h - crop + 1)) as u32;
+    let flip = flip && rng.chance(0.5);
+    let n = (crop * crop) as usize;
+    let mut out = vec![0f32; 3 * n];
+    for y in 0..crop {
+        for x in 0..crop {
+            let sx = if flip { x0 + crop - 1 - x } else { x0 + x };
+            let p = src.get_pixel(sx, y0 + y);
+            let i = (y * crop + x) as usize;
+            for c in 0..3 {
+                out[c * n + i] = f32::from(p[c]) / 255.0;
+            }
+        }
+    }
+    out
+}
+
+/// Planar RGB in [0, 1] (concatenated for a batch) -> `[N, 3, crop, crop]` in [-1, 1].
+pub fn to_tensor(planes: &[f32], n: usize, crop: u32) -> Tensor {
+    let c = i64::from(crop);
+    Tensor::from_slice(planes)
+        .to_kind(Kind::Float)
+        .view([n as i64, 3, c, c])
+        * 2.0
+        - 1.0
+}
+
+/// Where rainy-domain samples come from.
+#[derive(Debug)]
+pub struct Domains {
+    /// Real rainy images.
+    pub rainy: ImageSet,
+    /// Clean images (the target domain of the discriminator).
+    pub clean: ImageSet,
+    /// Clean images to render rain on, on the fly (`--render-rain-on`).
+    pub render_on: ImageSet,
+    /// Probability of a rendered sample when both real and rendered rain are available.
+    pub render_prob: f32,
+    /// Rain style of the renderer.
+    pub style: RainStyle,
+}
+
+impl Domains {
+    /// A batch of rainy-domain crops, planar [0, 1].
+    pub fn rainy_batch(&self, batch: usize, crop: u32, rng: &mut Rng) -> Vec<f32> {
+        let mut out = Vec::with_capacity(batch * 3 * (crop * crop) as usize);
+        for _ in 0..batch {
+            let rendered = if self.rainy.is_empty() {
+                true
+            } else if self.render_on.is_empty() {
+                false
+            } else {
+                rng.chance(self.render_prob)
+            };
+            if rendered {
+                let i = rng.below(self.render_on.len() as u64) as usize;
+                let mut planes = random_crop(&self.render_on.images[i], crop, true, rng);
+                render_rain(&mut planes, crop as usize, crop as usize, &self.style, rng);
+                out.extend(planes);
+            } else {
+                let i = rng.below(self.rainy.len() as u64) as usize;
+                out.extend(random_crop(&self.rainy.images[i], crop, true, rng));
+            }
+        }
+        out
+    }
+
+    /// A batch of clean-domain crops, planar [0, 1]. Drawn with its own random choices, so it is
+    /// unpaired with the rainy batch of the same step even when both come from one folder.
+    pub fn clean_batch(&self, batch: usize, crop: u32, rng: &mut Rng) -> Vec<f32> {
+        let mut out = Vec::with_capacity(batch * 3 * (crop * crop) as usize);
+        for _ in 0..batch {
+            let i = rng.below(self.clean.len() as u64) as usize;
+            out.extend(random_crop(&self.clean.images[i], crop, true, rng));
+        }
+        out
+    }
+}
+
+/// A procedurally generated "clean photo": smooth gradients, a few flat shapes with edges and a
+/// sinusoidal texture, so tests and demos have structured content without shipping images.
+pub fn synthetic_clean(w: u32, h: u32, seed: u64) -> RgbImage {
+    let mut rng = Rng::new(seed);
+    let base: [f32; 3] = [
+        rng.range(0.1, 0.6),
+        rng.range(0.1, 0.6),
+        rng.range(0.1, 0.6),
+    ];
+    let grad: [f32; 3] = [
+        rng.range(-0.3, 0.3),
+        rng.range(-0.3, 0.3),
+        rng.range(-0.3, 0.3),
+    ];
+    let freq = rng.range(0.05, 0.3);
+    let shapes: Vec<(f32, f32, f32, [f32; 3], bool)> = (0..6)
+        .map(|_| {
+            (
+                rng.range(0.0, w as f32),
+                rng.range(0.0, h as f32),
+                rng.range(3.0, (w.min(h) as f32 / 3.0).max(4.0)),
+                [rng.f32(), rng.f32(), rng.f32()],
+                rng.chance(0.5),
+            )
+        })
+        .collect();
+    RgbImage::from_fn(w, h, |x, y| {
+        let (xf, yf) = (x as f32, y as f32);
+        let t = yf / h.max(1) as f32;
+        let tex = 0.05 * (xf * freq).sin() * (yf * freq * 0.7).cos();
+        let mut px = [0f32; 3];
+        for c in 0..3 {
+            px[c] = base[c] + grad[c] * t + tex;
+        }
+        for (cx, cy, r, col, square) in &shapes {
+            let inside = if *square {
+                (xf - cx).abs() < *r && (yf - cy).abs() < *r
+            } else {
+                (xf - cx).powi(2) + (yf - cy).powi(2) < r * r
+            };
+            if inside {
+                px = *col;
+            }
+        }
+        image::Rgb(px.map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8))
+    })
+}

@@ -1,0 +1,141 @@
+//! Export of a trained run to the ONNX model the element runs, through the engine's writer
+//! ([`nlcl::onnx::write_model`]), so the exported graph is built from the same [`ModelSpec`].
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use nlcl::onnx::{ExportConfig, Weights, meta, write_model};
+use nlcl::spec::{BACK_PREFIX, ModelSpec, RAIN_PREFIX};
+
+use crate::checkpoint::Checkpoint;
+use crate::trainer::{META_ARCH, META_DATA, META_TRAINER, last_checkpoint};
+
+/// What the exported model is for (recorded as `nlcl.task`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Task {
+    /// Rain removal.
+    Derain,
+    /// Haze removal (same method, hazy vs clean images).
+    Dehaze,
+}
+
+impl Task {
+    /// The metadata value.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Task::Derain => "derain",
+            Task::Dehaze => "dehaze",
+        }
+    }
+}
+
+/// Options of `nlcl export` / `nlcl-train export`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ExportArgs {
+    /// Run folder (its last.safetensors) or a checkpoint file.
+    #[arg(value_name = "RUN")]
+    pub run: PathBuf,
+    /// Output ONNX file.
+    #[arg(short = 'o', long = "output", value_name = "MODEL.onnx")]
+    pub output: PathBuf,
+    /// Task recorded in the metadata.
+    #[arg(long, value_enum, default_value_t = Task::Derain)]
+    pub task: Task,
+    /// Also export the rain-layer generator as output `rain`.
+    #[arg(long)]
+    pub with_rain: bool,
+    /// Evaluation numbers to record (`nlcl.eval`), e.g. "Rain100L 27.9/0.85".
+    #[arg(long)]
+    pub eval: Option<String>,
+}
+
+/// Resolves a run folder or checkpoint path to the checkpoint file.
+pub fn checkpoint_path(run: &Path) -> PathBuf {
+    if run.is_dir() {
+        last_checkpoint(run)
+    } else {
+        run.to_path_buf()
+    }
+}
+
+/// The generator weights (`back.*` and, with `with_rain`, `rain.*`) of a checkpoint, checked
+/// against the spec's conv list.
+pub fn generator_weights(
+    ck: &Checkpoint,
+    spec: &ModelSpec,
+    with_rain: bool,
+) -> anyhow::Result<Weights> {
+    let mut w = Weights::new();
+    let mut prefixes = vec![BACK_PREFIX];
+    if with_rain {
+        prefixes.push(RAIN_PREFIX);
+    }
+    for prefix in prefixes {
+        for conv in spec.convs() {
+            for part in ["weight", "bias"] {
+                let name = format!("{prefix}{}.{part}", conv.name);
+                let Some((shape, data)) = ck.get(&name) else {
+                    if prefix == RAIN_PREFIX {
+                        bail!(
+                            "--with-rain: the checkpoint has no rain generator ({name} missing; CUT runs have none)"
+                        );
+                    }
+                    bail!("checkpoint lacks {name}");
+                };
+                w.insert(name, shape.to_vec(), data.to_vec())?;
+            }
+        }
+    }
+    Ok(w)
+}
+
+/// Builds the ONNX model bytes for a checkpoint.
+pub fn export_bytes(
+    ck: &Checkpoint,
+    task: Task,
+    with_rain: bool,
+    eval: Option<&str>,
+) -> anyhow::Result<Vec<u8>> {
+    let arch = ck
+        .metadata
+        .get(META_ARCH)
+        .context("checkpoint metadata lacks nlcl.arch (not written by nlcl-train?)")?;
+    let spec = ModelSpec::from_tag(arch)?;
+    let weights = generator_weights(ck, &spec, with_rain)?;
+    let mut metadata = vec![
+        (meta::TASK.to_string(), task.as_str().to_string()),
+        (meta::STEPS.to_string(), ck.step().to_string()),
+    ];
+    for (key, src) in [(meta::TRAINER, META_TRAINER), (meta::DATA, META_DATA)] {
+        if let Some(v) = ck.metadata.get(src) {
+            metadata.push((key.to_string(), v.clone()));
+        }
+    }
+    if let Some(e) = eval {
+        metadata.push((meta::EVAL.to_string(), e.to_string()));
+    }
+    let config = ExportConfig {
+        spec,
+        include_rain: with_rain,
+        metadata,
+    };
+    Ok(write_model(&config, &weights)?)
+}
+
+/// Exports a run's last checkpoint (or a checkpoint file) as an ONNX model.
+pub fn export(args: &ExportArgs) -> anyhow::Result<()> {
+    let path = checkpoint_path(&args.run);
+    let ck = Checkpoint::load(&path)?;
+    let bytes = export_bytes(&ck, args.task, args.with_rain, args.eval.as_deref())?;
+    std::fs::write(&args.output, &bytes)
+        .with_context(|| format!("writing {}", args.output.display()))?;
+    println!(
+        "wrote {} ({} bytes, {} at step {}, from {})",
+        args.output.display(),
+        bytes.len(),
+        ck.metadata.get(META_ARCH).map_or("?", String::as_str),
+        ck.step(),
+        path.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,88 @@
+//! The NLCL losses: LSGAN, location contrastive (PatchNCE) and layer contrastive
+//! (supervised contrastive between image-layer and rain-layer embeddings).
+
+use tch::{Kind, Reduction, Tensor};
+
+/// LSGAN: mean squared error of the patch scores to 1 (`real`) or 0.
+pub fn lsgan(pred: &Tensor, real: bool) -> Tensor {
+    let target = if real {
+        pred.ones_like()
+    } else {
+        pred.zeros_like()
+    };
+    pred.mse_loss(&target, Reduction::Mean)
+}
+
+/// PatchNCE (CUT): each query `q[n, i]` must pick its key `k[n, i]` (same location of the other
+/// image) among the keys of the other sampled locations of the same image.
+///
+/// `q`, `k`: `[N, K, D]`, unit rows. The keys are detached, as in CUT. Returns the mean
+/// cross-entropy over all queries.
+pub fn patch_nce(q: &Tensor, k: &Tensor, temperature: f64) -> Tensor {
+    let k = k.detach();
+    let (n, kk, _) = q.size3().expect("queries must be [N, K, D]");
+    let l_pos = (q * &k).sum_dim_intlist(-1, true, Kind::Float); // [N, K, 1]
+    let l_neg = q.bmm(&k.transpose(1, 2)); // [N, K, K]
+    // A query's own key is the positive; mask it out of the negatives (CUT fills it with -10).
+    let eye = Tensor::eye(kk, (Kind::Bool, q.device())).unsqueeze(0);
+    let l_neg = l_neg.masked_fill(&eye, -10.0);
+    let logits = Tensor::cat(&[l_pos, l_neg], 2) / temperature;
+    let logits = logits.view([n * kk, kk + 1]);
+    let target = Tensor::zeros([n * kk], (Kind::Int64, q.device()));
+    logits.cross_entropy_for_logits(&target)
+}
+
+/// How the layer (supervised-contrastive) loss is reduced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LayerLossForm {
+    /// The official SupCon mean over all anchors. With 8 image-layer and 128 rain-layer
+    /// embeddings its minimum is (8 ln 7 + 128 ln 127) / 136 = 4.674, dominated by the
+    /// rain-layer anchors.
+    Official,
+    /// Each anchor's loss minus its floor ln |P(i)| (so 0 is the optimum and the value reads as
+    /// the distance to it), and the two layers' anchors weighted equally (so the 8 image-layer
+    /// anchors are not drowned by the 128 rain-layer ones). Gradients per anchor are unchanged.
+    Normalized,
+}
+
+/// Supervised contrastive loss between image-layer embeddings `zb` (`[N, Kb, D]`, label 1) and
+/// rain-layer embeddings `zr` (`[N, Kr, D]`, label 0), per image: every embedding is an anchor,
+/// same-layer embeddings are its positives and the other layer's its negatives.
+pub fn layer_supcon(zb: &Tensor, zr: &Tensor, temperature: f64, form: LayerLossForm) -> Tensor {
+    let (_, kb, _) = zb.size3().expect("zb must be [N, K, D]");
+    let (_, kr, _) = zr.size3().expect("zr must be [N, K, D]");
+    let device = zb.device();
+    let z = Tensor::cat(&[zb, zr], 1); // [N, M, D]
+    let m = kb + kr;
+    let sim = z.bmm(&z.transpose(1, 2)) / temperature; // [N, M, M]
+    let eye = Tensor::eye(m, (Kind::Bool, device)).unsqueeze(0);
+    // Exclude each anchor from its own denominator (a large negative, not -inf, so that
+    // 0 * (-inf) never makes a NaN below).
+    let sim = sim.masked_fill(&eye, -1e9);
+    let log_prob = &sim - sim.logsumexp(-1, true);
+    let mut labels = vec![1.0f32; kb as usize];
+    labels.extend(std::iter::repeat_n(0.0f32, kr as usize));
+    let lab = Tensor::from_slice(&labels).to_device(device);
+    let same = lab.unsqueeze(1).eq_tensor(&lab.unsqueeze(0));
+    let pos = same.logical_and(&eye.squeeze_dim(0).logical_not());
+    let pos_f = pos.to_kind(Kind::Float).unsqueeze(0); // [1, M, M]
+    let n_pos = pos_f.sum_dim_intlist(-1, false, Kind::Float).clamp_min(1.0); // [1, M]
+    let per_anchor = -(log_prob.masked_fill(&pos.logical_not().unsqueeze(0), 0.0) * &pos_f)
+        .sum_dim_intlist(-1, false, Kind::Float)
+        / &n_pos; // [N, M]
+    match form {
+        LayerLossForm::Official => per_anchor.mean(Kind::Float),
+        LayerLossForm::Normalized => {
+            let gap = per_anchor - n_pos.log();
+            let b = gap.narrow(1, 0, kb).mean(Kind::Float);
+            let r = gap.narrow(1, kb, kr).mean(Kind::Float);
+            (b + r) * 0.5
+        }
+    }
+}
+
+/// The official layer loss's minimum for `kb` image-layer and `kr` rain-layer embeddings.
+pub fn official_layer_floor(kb: usize, kr: usize) -> f64 {
+    let f = |k: usize| if k > 1 { ((k - 1) as f64).ln() } else { 0.0 };
+    (kb as f64 * f(kb) + kr as f64 * f(kr)) / (kb + kr) as f64
+}

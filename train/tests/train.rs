@@ -1,0 +1,508 @@
+//! Trainer tests on tiny generated data: sampler against brute force, loss floors, gradient flow
+//! to every MLP (the official optimiser defects), ablations, resume, unreadable files, rain
+//! rendering, and ONNX export parity against ONNX Runtime.
+
+use std::path::{Path, PathBuf};
+
+use nlcl_train::checkpoint::Checkpoint;
+use nlcl_train::data::synthetic_clean;
+use nlcl_train::losses::{LayerLossForm, layer_supcon, official_layer_floor, patch_nce};
+use nlcl_train::render::{RainStyle, render_rain};
+use nlcl_train::rng::Rng;
+use nlcl_train::sampler::{SamplerConfig, gather, nearest_patches, sample};
+use nlcl_train::{DeviceChoice, TrainArgs, Trainer};
+use tch::{Device, Kind, Tensor};
+
+/// A temp dir removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> Self {
+        let p = std::env::temp_dir().join(format!(
+            "nlcl-train-test-{tag}-{}-{}",
+            std::process::id(),
+            Rng::new(tag.len() as u64 ^ std::process::id() as u64).next_u64()
+        ));
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Clean images (one smaller than the crop, to exercise upscaling), a rainy folder of rendered
+/// rain on other synthetic images, and an unreadable file in the clean folder.
+fn make_data(root: &Path) -> (PathBuf, PathBuf) {
+    let clean = root.join("clean");
+    let rainy = root.join("rainy");
+    std::fs::create_dir_all(&clean).unwrap();
+    std::fs::create_dir_all(&rainy).unwrap();
+    for i in 0..4 {
+        synthetic_clean(48, 40, i)
+            .save(clean.join(format!("c{i}.png")))
+            .unwrap();
+    }
+    synthetic_clean(20, 24, 99)
+        .save(clean.join("small.png"))
+        .unwrap();
+    std::fs::write(clean.join("broken.png"), b"this is not a png").unwrap();
+    std::fs::write(clean.join("notes.txt"), b"ignored: not an image extension").unwrap();
+    let mut rng = Rng::new(7);
+    for i in 0..4 {
+        let img = synthetic_clean(48, 48, 100 + i);
+        let (w, h) = img.dimensions();
+        let n = (w * h) as usize;
+        let mut planes = vec![0f32; 3 * n];
+        for (j, p) in img.pixels().enumerate() {
+            for c in 0..3 {
+                planes[c * n + j] = f32::from(p[c]) / 255.0;
+            }
+        }
+        render_rain(
+            &mut planes,
+            w as usize,
+            h as usize,
+            &RainStyle::default(),
+            &mut rng,
+        );
+        let out = image::RgbImage::from_fn(w, h, |x, y| {
+            let j = (y * w + x) as usize;
+            image::Rgb([0, 1, 2].map(|c| (planes[c * n + j] * 255.0).round() as u8))
+        });
+        out.save(rainy.join(format!("r{i}.png"))).unwrap();
+    }
+    (rainy, clean)
+}
+
+fn tiny_args(root: &Path, rainy: PathBuf, clean: PathBuf, run: &str) -> TrainArgs {
+    let mut a = TrainArgs::with_data(root.join(run), vec![clean.clone()]);
+    a.rainy = vec![rainy];
+    a.render_rain_on = vec![clean];
+    a.width = 4;
+    a.depth = 2;
+    a.unshuffle = 2;
+    a.residual = true;
+    a.crop = 32;
+    a.batch = 2;
+    a.steps = 4;
+    a.disc_channels = 4;
+    a.nce_patches = 16;
+    a.layer_image_patches = 4;
+    a.layer_rain_patches = 16;
+    a.window = 12;
+    a.patch = 8;
+    a.device = DeviceChoice::Cpu;
+    a.threads = Some(1);
+    a.checkpoint_every = 1000;
+    a.no_progress = true;
+    a
+}
+
+#[test]
+fn sampler_returns_the_k_nearest_patches() {
+    tch::manual_seed(1);
+    let (c, h, w) = (3i64, 40i64, 44i64);
+    let space = Tensor::rand([c, h, w], (Kind::Float, Device::Cpu));
+    let cfg = SamplerConfig {
+        nonlocal: true,
+        window: 12,
+        patch: 6,
+    };
+    let k = 20;
+    let anchor = (15i64, 17i64); // top-left, far enough from the borders for a full window
+    let got = nearest_patches(&space, anchor, k, &cfg);
+    assert_eq!(got.len(), k);
+    let v = Vec::<f32>::try_from(space.contiguous().view([-1])).unwrap();
+    let at = |ch: i64, y: i64, x: i64| v[((ch * h + y) * w + x) as usize];
+    let dist = |ty: i64, tx: i64| {
+        let mut d = 0f64;
+        for ch in 0..c {
+            for dy in 0..cfg.patch {
+                for dx in 0..cfg.patch {
+                    let e = at(ch, ty + dy, tx + dx) - at(ch, anchor.0 + dy, anchor.1 + dx);
+                    d += f64::from(e * e);
+                }
+            }
+        }
+        d
+    };
+    // Brute force over the window of top-left positions around the anchor.
+    let mut all = Vec::new();
+    for ty in anchor.0 - cfg.window / 2..anchor.0 + cfg.window / 2 {
+        for tx in anchor.1 - cfg.window / 2..anchor.1 + cfg.window / 2 {
+            all.push(dist(ty, tx));
+        }
+    }
+    all.sort_by(|a, b| a.total_cmp(b));
+    let half = cfg.patch / 2;
+    let mut got_d: Vec<f64> = got.iter().map(|&(y, x)| dist(y - half, x - half)).collect();
+    // Returned nearest first.
+    assert!(got_d.windows(2).all(|p| p[0] <= p[1] + 1e-4), "{got_d:?}");
+    got_d.sort_by(|a, b| a.total_cmp(b));
+    for (g, b) in got_d.iter().zip(&all[..k]) {
+        assert!((g - b).abs() < 1e-3, "got {got_d:?}\nbrute {:?}", &all[..k]);
+    }
+    assert_eq!(
+        got[0],
+        (anchor.0 + half, anchor.1 + half),
+        "the anchor itself is nearest"
+    );
+}
+
+#[test]
+fn sampler_handles_batches_borders_and_small_maps() {
+    tch::manual_seed(2);
+    let mut rng = Rng::new(3);
+    for nonlocal in [true, false] {
+        let cfg = SamplerConfig {
+            nonlocal,
+            window: 40,
+            patch: 16,
+        };
+        let x = Tensor::rand([3, 5, 24, 20], (Kind::Float, Device::Cpu));
+        let s = sample(&x, 32, &cfg, &mut rng);
+        assert_eq!(s.coords.len(), 3);
+        for c in &s.coords {
+            assert_eq!(c.len(), s.coords[0].len(), "same count per image");
+            assert!(!c.is_empty());
+            assert!(
+                c.iter()
+                    .all(|&(y, xx)| (0..24).contains(&y) && (0..20).contains(&xx))
+            );
+        }
+        // Gathering rescales to another map size.
+        let f = Tensor::rand([3, 7, 6, 5], (Kind::Float, Device::Cpu));
+        let g = gather(&f, &s);
+        assert_eq!(g.size(), vec![3, s.coords[0].len() as i64, 7]);
+    }
+    // A map smaller than the patch still works (the patch shrinks).
+    let x = Tensor::rand([1, 2, 4, 4], (Kind::Float, Device::Cpu));
+    let s = sample(&x, 8, &SamplerConfig::default(), &mut rng);
+    assert_eq!(s.coords[0].len(), 1);
+}
+
+#[test]
+fn layer_loss_floor_and_normalisation() {
+    // Perfectly separated layers: every image-layer embedding equals u, every rain one -u.
+    let d = 8;
+    let mut u = vec![0f32; d];
+    u[0] = 1.0;
+    let zb = Tensor::from_slice(&u)
+        .view([1, 1, d as i64])
+        .repeat([1, 8, 1]);
+    let zr = -Tensor::from_slice(&u)
+        .view([1, 1, d as i64])
+        .repeat([1, 128, 1]);
+    let off = layer_supcon(&zb, &zr, 0.07, LayerLossForm::Official).double_value(&[]);
+    let floor = official_layer_floor(8, 128);
+    assert!((floor - 4.674).abs() < 1e-3, "{floor}");
+    assert!((off - floor).abs() < 1e-3, "{off} vs {floor}");
+    let norm = layer_supcon(&zb, &zr, 0.07, LayerLossForm::Normalized).double_value(&[]);
+    assert!(norm.abs() < 1e-3, "{norm}");
+    let z = Tensor::randn([1, 136, d as i64], (Kind::Float, Device::Cpu));
+    let z = &z / z.norm_scalaropt_dim(2, [2], true);
+    let rnd = layer_supcon(
+        &z.narrow(1, 0, 8),
+        &z.narrow(1, 8, 128),
+        0.07,
+        LayerLossForm::Normalized,
+    )
+    .double_value(&[]);
+    assert!(
+        rnd > 0.5,
+        "random embeddings are far from the optimum: {rnd}"
+    );
+}
+
+#[test]
+fn patch_nce_prefers_matching_keys() {
+    tch::manual_seed(4);
+    let q = Tensor::randn([2, 16, 32], (Kind::Float, Device::Cpu));
+    let q = &q / q.norm_scalaropt_dim(2, [2], true);
+    let same = patch_nce(&q, &q, 0.07).double_value(&[]);
+    let other = Tensor::randn([2, 16, 32], (Kind::Float, Device::Cpu));
+    let other = &other / other.norm_scalaropt_dim(2, [2], true);
+    let diff = patch_nce(&q, &other, 0.07).double_value(&[]);
+    assert!(same < 0.5 && diff > 1.0, "same {same} diff {diff}");
+}
+
+#[test]
+fn rain_renderer_adds_streaks_in_range() {
+    let img = synthetic_clean(64, 64, 5);
+    let n = 64 * 64;
+    let mut planes = vec![0f32; 3 * n];
+    for (j, p) in img.pixels().enumerate() {
+        for c in 0..3 {
+            planes[c * n + j] = f32::from(p[c]) / 255.0;
+        }
+    }
+    let before = planes.clone();
+    let style = RainStyle {
+        veil: (0.0, 0.0),
+        ..RainStyle::default()
+    };
+    render_rain(&mut planes, 64, 64, &style, &mut Rng::new(11));
+    assert!(planes.iter().all(|v| (0.0..=1.0).contains(v)));
+    // Screen blending only brightens; streaks touch a minority of pixels.
+    assert!(planes.iter().zip(&before).all(|(a, b)| a + 1e-6 >= *b));
+    let changed = planes
+        .iter()
+        .zip(&before)
+        .filter(|(a, b)| **a > **b + 0.02)
+        .count();
+    assert!(changed > 30 && changed < 3 * n / 2, "{changed}");
+}
+
+fn snapshot(t: &Trainer) -> Vec<(String, Tensor)> {
+    t.named_tensors()
+        .into_iter()
+        .map(|(n, x)| (n, x.copy()))
+        .collect()
+}
+
+fn changed_groups(before: &[(String, Tensor)], after: &[(String, Tensor)]) -> Vec<(String, bool)> {
+    before
+        .iter()
+        .zip(after)
+        .map(|((n, a), (_, b))| (n.clone(), (a - b).abs().max().double_value(&[]) > 0.0))
+        .collect()
+}
+
+#[test]
+fn every_network_and_mlp_is_updated_by_a_step() {
+    let dir = TempDir::new("grad");
+    let (rainy, clean) = make_data(&dir.0);
+    let args = tiny_args(&dir.0, rainy, clean, "run");
+    let mut t = Trainer::new(&args).unwrap();
+    let before = snapshot(&t);
+    let l = t.train_step();
+    assert!(l.values.iter().all(|v| v.is_finite()), "{l:?}");
+    let after = snapshot(&t);
+    let groups = changed_groups(&before, &after);
+    for prefix in ["back.", "rain.", "disc.", "mlp_loc.", "mlp_layer."] {
+        let mine: Vec<_> = groups
+            .iter()
+            .filter(|(n, _)| n.starts_with(prefix))
+            .collect();
+        assert!(!mine.is_empty(), "no tensors under {prefix}");
+        // Weights of the last linear layer of each MLP must move (they get the gradient of
+        // every embedding); check all weights, which catches an optimiser that is never stepped.
+        for (n, changed) in mine {
+            if n.ends_with("weight") {
+                assert!(*changed, "{n} did not change after one step");
+            }
+        }
+    }
+}
+
+#[test]
+fn official_defects_flag_reproduces_the_frozen_mlps() {
+    let dir = TempDir::new("defects");
+    let (rainy, clean) = make_data(&dir.0);
+    let mut args = tiny_args(&dir.0, rainy, clean, "run");
+    args.official_defects = true;
+    let mut t = Trainer::new(&args).unwrap();
+    let before = snapshot(&t);
+    t.train_step();
+    let groups = changed_groups(&before, &snapshot(&t));
+    let any = |p: &str| groups.iter().any(|(n, c)| n.starts_with(p) && *c);
+    assert!(!any("mlp_loc."), "official: location MLP never stepped");
+    assert!(
+        !any("mlp_layer_b."),
+        "official: image-layer MLP never stepped"
+    );
+    assert!(any("mlp_layer_r."), "official: rain-layer MLP stepped");
+    assert!(any("back.") && any("rain."));
+}
+
+#[test]
+fn ablations_train_and_record_their_flags() {
+    let dir = TempDir::new("ablations");
+    let (rainy, clean) = make_data(&dir.0);
+    type Flip = fn(&mut TrainArgs);
+    let cases: [(&str, Flip, &str); 5] = [
+        ("nlcl", |_| {}, "mode=nlcl"),
+        ("nolayer", |a| a.no_layer_loss = true, "layer_loss=off"),
+        ("noloc", |a| a.no_location_loss = true, "location_loss=off"),
+        ("random", |a| a.random_sampling = true, "sampling=random"),
+        ("cut", |a| a.cut = true, "mode=cut"),
+    ];
+    for (name, flip, flag) in cases {
+        let mut args = tiny_args(&dir.0, rainy.clone(), clean.clone(), name);
+        args.steps = 2;
+        flip(&mut args);
+        nlcl_train::train(&args).unwrap();
+        let ck = Checkpoint::load(&args.out.join("last.safetensors")).unwrap();
+        assert_eq!(ck.step(), 2, "{name}");
+        let trainer = &ck.metadata["nlcl.trainer"];
+        assert!(trainer.contains(flag), "{name}: {trainer}");
+        assert_eq!(
+            ck.get("rain.head.weight").is_some(),
+            name != "cut",
+            "{name}"
+        );
+        for f in [
+            "losses.png",
+            "samples.png",
+            "losses.csv",
+            "state.toml",
+            "options.txt",
+        ] {
+            assert!(args.out.join(f).exists(), "{name}: {f} missing");
+        }
+        // The ablation's zeroed terms really are off.
+        let csv = std::fs::read_to_string(args.out.join("losses.csv")).unwrap();
+        let last: Vec<f64> = csv
+            .lines()
+            .last()
+            .unwrap()
+            .split(',')
+            .map(|v| v.parse().unwrap())
+            .collect();
+        match name {
+            "nolayer" | "cut" => assert_eq!(last[4], 0.0, "{name} layer"),
+            "noloc" => assert_eq!(last[3], 0.0, "{name} location"),
+            _ => {}
+        }
+        if name == "cut" {
+            assert_eq!(last[5], 0.0, "cut has no reconstruction term");
+        }
+    }
+}
+
+#[test]
+fn resume_continues_from_the_saved_step_and_weights() {
+    let dir = TempDir::new("resume");
+    let (rainy, clean) = make_data(&dir.0);
+    let mut args = tiny_args(&dir.0, rainy, clean, "run");
+    args.steps = 3;
+    nlcl_train::train(&args).unwrap();
+    let saved = Checkpoint::load(&args.out.join("last.safetensors")).unwrap();
+    assert_eq!(saved.step(), 3);
+    // Resuming with a different architecture on the command line keeps the checkpoint's.
+    args.steps = 5;
+    args.width = 8;
+    let t = Trainer::new(&args).unwrap();
+    assert_eq!(t.step, 3);
+    assert_eq!(t.spec.width, 4);
+    assert_eq!(t.history.len(), 3, "loss history restored");
+    for (name, x) in t.named_tensors() {
+        let (_, v) = saved.get(&name).unwrap();
+        let y = Vec::<f32>::try_from(x.contiguous().view([-1])).unwrap();
+        assert!(y == v, "{name} differs from the checkpoint");
+    }
+    drop(t);
+    nlcl_train::train(&args).unwrap();
+    let ck = Checkpoint::load(&args.out.join("last.safetensors")).unwrap();
+    assert_eq!(ck.step(), 5);
+    // --init fine-tunes from a checkpoint into a fresh run, starting at step 0.
+    let mut ft = args.clone();
+    ft.out = dir.0.join("finetune");
+    ft.width = 4;
+    ft.init = Some(args.out.join("last.safetensors"));
+    let t = Trainer::new(&ft).unwrap();
+    assert_eq!(t.step, 0);
+    let (_, v) = ck.get("back.head.weight").unwrap();
+    let x = t
+        .named_tensors()
+        .into_iter()
+        .find(|(n, _)| n == "back.head.weight")
+        .unwrap()
+        .1;
+    assert!(Vec::<f32>::try_from(x.contiguous().view([-1])).unwrap() == v);
+    // A generator that does not fit the checkpoint is an error, not a silent partial load.
+    ft.width = 8;
+    ft.out = dir.0.join("finetune8");
+    assert!(Trainer::new(&ft).is_err());
+}
+
+#[test]
+fn unreadable_files_are_skipped_and_counted() {
+    let dir = TempDir::new("skip");
+    let (rainy, clean) = make_data(&dir.0);
+    let args = tiny_args(&dir.0, rainy, clean, "run");
+    let t = Trainer::new(&args).unwrap();
+    // broken.png is listed twice: once under --clean, once under --render-rain-on.
+    assert_eq!(t.skipped.len(), 2, "{:?}", t.skipped);
+    assert!(t.skipped.iter().all(|s| s.path.ends_with("broken.png")));
+    // An empty clean folder is an error, not a panic.
+    let empty = dir.0.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let mut bad = args.clone();
+    bad.clean = vec![empty];
+    bad.out = dir.0.join("bad");
+    assert!(Trainer::new(&bad).is_err());
+}
+
+#[test]
+fn exported_onnx_matches_the_torch_network() {
+    let dir = TempDir::new("parity");
+    let (rainy, clean) = make_data(&dir.0);
+    for (unshuffle, residual) in [(2usize, true), (1, false)] {
+        let mut args = tiny_args(
+            &dir.0,
+            rainy.clone(),
+            clean.clone(),
+            &format!("run{unshuffle}"),
+        );
+        args.unshuffle = unshuffle;
+        args.residual = residual;
+        let mut t = Trainer::new(&args).unwrap();
+        t.train_step();
+        let ck = t.checkpoint();
+        let bytes =
+            nlcl_train::export::export_bytes(&ck, nlcl_train::export::Task::Derain, true, None)
+                .unwrap();
+        let meta = nlcl::onnx::read_metadata(&bytes).unwrap();
+        assert!(
+            meta.iter()
+                .any(|(k, v)| k == "nlcl.trainer" && v.contains("mode=nlcl"))
+        );
+        assert!(meta.iter().any(|(k, v)| k == "nlcl.steps" && v == "1"));
+        let opts = nlcl::runtime::SessionOptions {
+            threads: 1,
+            ..Default::default()
+        };
+        let mut model = match nlcl::runtime::Model::from_bytes(&bytes, "test", &opts) {
+            Ok(m) => m,
+            Err(e) => {
+                eprintln!("skipping the ONNX Runtime parity check: {e}");
+                return;
+            }
+        };
+        let (n, h, w) = (2usize, 36usize, 44usize);
+        tch::manual_seed(9);
+        // Moderate inputs so that the graph's output clamp rarely matters; both sides clamp.
+        let x = Tensor::rand(
+            [n as i64, 3, h as i64, w as i64],
+            (Kind::Float, Device::Cpu),
+        ) * 1.6
+            - 0.8;
+        let input = Vec::<f32>::try_from(x.contiguous().view([-1])).unwrap();
+        let mut clean_out = vec![0f32; input.len()];
+        let mut rain_out = vec![0f32; input.len()];
+        model
+            .run(&input, n, h, w, &mut clean_out, Some(&mut rain_out))
+            .unwrap();
+        let (b, r) = tch::no_grad(|| {
+            (
+                t.back().forward(&x).clamp(-1.0, 1.0),
+                t.rain().unwrap().forward(&x).clamp(-1.0, 1.0),
+            )
+        });
+        for (name, ours, theirs) in [("clean", b, clean_out), ("rain", r, rain_out)] {
+            let ours = Vec::<f32>::try_from(ours.contiguous().view([-1])).unwrap();
+            let max = ours
+                .iter()
+                .zip(&theirs)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            assert!(max < 1e-4, "{name} s{unshuffle}: max abs error {max}");
+            eprintln!("parity {name} unshuffle {unshuffle}: max abs error {max:e}");
+        }
+    }
+}
