@@ -5,14 +5,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use nlcl::ModelSpec;
-use nlcl::onnx::{ExportConfig, Weights, write_model};
-use nlcl::spec::BACK_PREFIX;
 
 fn nlcl() -> Command {
     Command::new(env!("CARGO_BIN_EXE_nlcl"))
 }
 
-/// A model whose output equals its input (global residual, zero weights).
+/// A model whose output equals its input.
 fn identity_model(dir: &Path) -> PathBuf {
     let spec = ModelSpec {
         width: 4,
@@ -20,26 +18,8 @@ fn identity_model(dir: &Path) -> PathBuf {
         unshuffle: 2,
         global_residual: true,
     };
-    let mut w = Weights::random_generator(&spec, BACK_PREFIX, 1, 0.0);
-    for c in spec.convs() {
-        w.insert(
-            format!("{BACK_PREFIX}{}.bias", c.name),
-            vec![c.out_ch],
-            vec![0.0; c.out_ch],
-        )
-        .unwrap();
-    }
-    let bytes = write_model(
-        &ExportConfig {
-            spec,
-            include_rain: false,
-            metadata: vec![],
-        },
-        &w,
-    )
-    .unwrap();
     let p = dir.join("identity.onnx");
-    std::fs::write(&p, bytes).unwrap();
+    std::fs::write(&p, nlcl::onnx::identity_model(spec).unwrap()).unwrap();
     p
 }
 

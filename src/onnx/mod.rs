@@ -248,6 +248,34 @@ pub fn write_model_file(
     })
 }
 
+/// A model whose `clean` output equals its input: the `spec` with a global residual and every
+/// weight zero. A pass-through for pipeline tests, and the "no model" baseline of an evaluation.
+pub fn identity_model(spec: ModelSpec) -> Result<Vec<u8>, OnnxError> {
+    let spec = ModelSpec {
+        global_residual: true,
+        ..spec
+    };
+    let mut weights = Weights::new();
+    for conv in spec.convs() {
+        weights.insert(
+            format!("{BACK_PREFIX}{}.weight", conv.name),
+            vec![conv.out_ch, conv.in_ch, 3, 3],
+            vec![0.0; conv.out_ch * conv.in_ch * 9],
+        )?;
+        weights.insert(
+            format!("{BACK_PREFIX}{}.bias", conv.name),
+            vec![conv.out_ch],
+            vec![0.0; conv.out_ch],
+        )?;
+    }
+    let config = ExportConfig {
+        spec,
+        include_rain: false,
+        metadata: vec![(meta::TASK.into(), "identity".into())],
+    };
+    write_model(&config, &weights)
+}
+
 /// Reads the `metadata_props` of an ONNX model without loading ONNX Runtime.
 pub fn read_metadata(bytes: &[u8]) -> Result<Vec<(String, String)>, OnnxError> {
     let model = ModelProto::decode(bytes).map_err(|e| OnnxError::Decode(e.to_string()))?;

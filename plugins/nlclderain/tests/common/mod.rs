@@ -60,30 +60,10 @@ pub fn write_random_model(
     (path, weights)
 }
 
-/// A model whose `clean` output equals its input: global residual with all-zero weights.
+/// A model whose `clean` output equals its input.
 pub fn write_identity_model(dir: &Path, spec: ModelSpec) -> PathBuf {
-    assert!(spec.global_residual);
-    let mut weights = Weights::random_generator(&spec, BACK_PREFIX, 1, 0.0);
-    for conv in spec.convs() {
-        weights
-            .insert(
-                format!("{BACK_PREFIX}{}.bias", conv.name),
-                vec![conv.out_ch],
-                vec![0.0; conv.out_ch],
-            )
-            .unwrap();
-    }
-    let bytes = write_model(
-        &ExportConfig {
-            spec,
-            include_rain: false,
-            metadata: vec![],
-        },
-        &weights,
-    )
-    .unwrap();
     let path = dir.join(format!("identity-{}.onnx", spec.tag()));
-    std::fs::write(&path, bytes).unwrap();
+    std::fs::write(&path, nlcl::onnx::identity_model(spec).unwrap()).unwrap();
     path
 }
 
