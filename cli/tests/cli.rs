@@ -171,3 +171,58 @@ fn missing_model_is_named_in_the_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("/nonexistent/m.onnx"), "{err}");
 }
+
+/// The built-in model keeps the quality stated in models/MODELS.md: Rain100L at least 28.0 dB
+/// with SSIM above the input's, and rain-free Kodak24 photos within 38 dB (Y) of the input.
+#[test]
+fn built_in_model_meets_its_stated_quality() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data");
+    let (pairs, clean) = (data.join("paired/Rain100L"), data.join("clean/Kodak24"));
+    if !pairs.exists() || !clean.exists() {
+        println!(
+            "skipped: {} is absent (shared evaluation data not present)",
+            data.display()
+        );
+        return;
+    }
+    if nlcl::DEFAULT_MODEL.is_none() {
+        println!("skipped: this build has no built-in model");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let text = run_ok(
+        nlcl()
+            .args(["eval", "--pairs"])
+            .arg(&pairs)
+            .arg("--clean")
+            .arg(&clean)
+            .arg("-o")
+            .arg(dir.path()),
+    );
+    let number_after = |key: &str| -> f64 {
+        let rest = &text[text.find(key).unwrap_or_else(|| panic!("{key} in {text}")) + key.len()..];
+        rest.split_whitespace().next().unwrap().parse().unwrap()
+    };
+    let (psnr, ssim, harm) = (
+        number_after("output Y-PSNR"),
+        number_after("SSIM"),
+        number_after("x), x) Y"),
+    );
+    // The first "SSIM" is the input's; the output's follows "output Y-PSNR ... dB  SSIM".
+    let out_line = text.lines().find(|l| l.contains("output Y-PSNR")).unwrap();
+    let out_ssim: f64 = out_line
+        .split("SSIM")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(psnr >= 28.0, "Rain100L output {psnr} dB\n{text}");
+    assert!(
+        out_ssim > ssim,
+        "output SSIM {out_ssim} vs input {ssim}\n{text}"
+    );
+    assert!(harm >= 38.0, "do-no-harm {harm} dB\n{text}");
+}
