@@ -145,7 +145,6 @@ struct State {
     /// Results of frames discarded by a flush are still to come back from the worker; they
     /// carry an older generation and are thrown away.
     generation: u64,
-    stale_results: usize,
     /// Recycled tensors (input, output) so steady state allocates nothing.
     pool: Vec<(Vec<f32>, Vec<f32>)>,
     alpha: Vec<u8>,
@@ -436,7 +435,6 @@ impl BaseTransformImpl for NlclDerain {
             pending: VecDeque::new(),
             in_flight: 0,
             generation: 0,
-            stale_results: 0,
             pool: Vec::new(),
             alpha: Vec::new(),
         });
@@ -498,13 +496,17 @@ impl BaseTransformImpl for NlclDerain {
         _is_discont: bool,
         inbuf: gst::Buffer,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let settings = lock(&self.settings).clone();
+        // Only the two per-frame switches: cloning all settings would allocate on every frame.
+        let (bypass, late_frames) = {
+            let s = lock(&self.settings);
+            (s.bypass, s.late_frames)
+        };
         let mut guard = lock(&self.state);
         let Some(state) = guard.as_mut() else {
             return Err(gst::FlowError::Flushing);
         };
         let arrived = Instant::now();
-        if settings.bypass {
+        if bypass {
             lock(&self.stats).bypassed += 1;
             state.pending.push_back(Pending {
                 buffer: inbuf,
@@ -514,7 +516,7 @@ impl BaseTransformImpl for NlclDerain {
             return Ok(gst::FlowSuccess::Ok);
         }
         if self.obj().is_qos() && self.is_late(&inbuf) {
-            match settings.late_frames {
+            match late_frames {
                 LateFrames::Drop => {
                     lock(&self.stats).late_dropped += 1;
                     self.post_qos_drop(&inbuf);
@@ -802,7 +804,6 @@ impl NlclDerain {
             };
             if done.tag != state.generation {
                 // A frame discarded by a flush.
-                state.stale_results = state.stale_results.saturating_sub(1);
                 state.pool.push((done.input, done.output));
                 continue;
             }
@@ -917,7 +918,6 @@ impl NlclDerain {
     fn discard_pending(&self) {
         if let Some(state) = lock(&self.state).as_mut() {
             let discarded = state.pending.len();
-            state.stale_results += state.in_flight;
             state.in_flight = 0;
             state.pending.clear();
             state.generation += 1;
