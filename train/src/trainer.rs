@@ -149,6 +149,10 @@ pub struct TrainArgs {
     /// Write a checkpoint, the loss curves and a sample sheet every this many steps.
     #[arg(long, default_value_t = 500)]
     pub checkpoint_every: u64,
+    /// Also keep every periodic checkpoint as `checkpoints/step-NNNNNN.safetensors` (for
+    /// evaluating a run at several points, or comparing runs at the same step).
+    #[arg(long)]
+    pub keep_checkpoints: bool,
     /// Downscale images whose longer side exceeds this when loading (0 = never).
     #[arg(long, default_value_t = 1024)]
     pub max_side: u32,
@@ -840,6 +844,16 @@ impl Trainer {
         Ok(())
     }
 
+    /// Copies `last.safetensors` to `checkpoints/step-NNNNNN.safetensors`.
+    pub fn keep_checkpoint(&self) -> anyhow::Result<PathBuf> {
+        let dir = self.args.out.join("checkpoints");
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let kept = dir.join(format!("step-{:06}.safetensors", self.step));
+        std::fs::copy(last_checkpoint(&self.args.out), &kept)
+            .with_context(|| format!("writing {}", kept.display()))?;
+        Ok(kept)
+    }
+
     /// A before/after sheet: rainy input | image layer B | rain layer R (x2, grey = 0), one row per
     /// sample, on a fixed set of rainy-domain crops.
     pub fn sample_sheet(&self, path: &Path) -> anyhow::Result<()> {
@@ -932,8 +946,12 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
             .args
             .max_minutes
             .is_some_and(|m| start.elapsed().as_secs_f64() > m * 60.0);
-        if t.step % t.args.checkpoint_every.max(1) == 0 || t.step == total || out_of_time {
+        let periodic = t.step % t.args.checkpoint_every.max(1) == 0;
+        if periodic || t.step == total || out_of_time {
             t.save()?;
+            if periodic && t.args.keep_checkpoints {
+                t.keep_checkpoint()?;
+            }
             if t.args.no_progress {
                 let done = (t.step - first).max(1) as f64;
                 eprintln!(

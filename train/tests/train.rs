@@ -380,7 +380,19 @@ fn resume_continues_from_the_saved_step_and_weights() {
     let (rainy, clean) = make_data(&dir.0);
     let mut args = tiny_args(&dir.0, rainy, clean, "run");
     args.steps = 3;
+    args.checkpoint_every = 2;
+    args.keep_checkpoints = true;
     nlcl_train::train(&args).unwrap();
+    // Only periodic checkpoints are kept (step 2), the final one lives in last.safetensors.
+    let kept = args.out.join("checkpoints").join("step-000002.safetensors");
+    assert_eq!(Checkpoint::load(&kept).unwrap().step(), 2);
+    assert!(
+        !args
+            .out
+            .join("checkpoints")
+            .join("step-000003.safetensors")
+            .exists()
+    );
     let saved = Checkpoint::load(&args.out.join("last.safetensors")).unwrap();
     assert_eq!(saved.step(), 3);
     // Resuming with a different architecture on the command line keeps the checkpoint's.
