@@ -8,7 +8,7 @@
 //! - [`runtime`]: loads ONNX Runtime at run time and runs a model on the CPU or a GPU provider.
 //! - [`convert`]: packed / planar video frames <-> planar float tensors in [-1, 1].
 //! - [`metrics`]: Y-channel PSNR and SSIM as the deraining literature computes them.
-//! - [`worker`]: an inference thread that runs jobs in order (the element's pipeline).
+//! - [`worker`]: inference threads (one session each) that run jobs in order (the element's pipeline).
 //! - [`render`]: a photographic rain renderer, for synthetic rainy data and samples.
 //!
 //! ## Model-file contract

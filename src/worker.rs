@@ -1,8 +1,12 @@
-//! An inference thread that owns a [`Model`] and runs jobs in submission order.
+//! Inference threads that each own a [`Model`] and run jobs in submission order.
 //!
-//! Callers convert frame n+1 while the worker runs frame n, and collect results in the order
-//! they submitted them (one worker, FIFO channels). Buffers travel with the jobs and come back
-//! with the results, so a caller can recycle them and allocate nothing per frame.
+//! Callers convert frame n+1 while a worker runs frame n, and collect results in the order
+//! they submitted them. With several workers (one session each) frames are dealt out in turn
+//! and collected in the same turn, so order holds without sequence numbers: on a CPU, two
+//! single-threaded sessions on alternate frames outrun one two-threaded session, because these
+//! small convolutions parallelise better across frames than inside one. Buffers travel with the
+//! jobs and come back with the results, so a caller can recycle them and allocate nothing per
+//! frame.
 
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -37,83 +41,139 @@ pub struct Done {
 #[error("the inference worker has stopped")]
 pub struct WorkerGone;
 
-/// A thread running a model on jobs in order.
-pub struct InferenceWorker {
+/// One thread and its channels.
+struct Lane {
     jobs: Option<Sender<Job>>,
     done: Receiver<Done>,
     thread: Option<JoinHandle<()>>,
+}
+
+/// Threads running models on jobs; results come back in submission order.
+pub struct InferenceWorker {
+    lanes: Vec<Lane>,
+    /// Lane of the next submission and of the next result to collect.
+    next_submit: usize,
+    next_recv: usize,
     info: ModelInfo,
 }
 
 impl std::fmt::Debug for InferenceWorker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("InferenceWorker")
+            .field("sessions", &self.lanes.len())
             .field("info", &self.info)
             .finish()
     }
 }
 
+fn run_lane(mut model: Model, jobs: Receiver<Job>, done: Sender<Done>) {
+    for mut job in jobs {
+        let len = job.n * 3 * job.h * job.w;
+        if job.output.len() < len {
+            job.output.resize(len, 0.0);
+        }
+        let started = Instant::now();
+        let result = model
+            .run(&job.input, job.n, job.h, job.w, &mut job.output, None)
+            .map(|()| started.elapsed())
+            .map_err(|e| e.to_string());
+        let finished = Done {
+            tag: job.tag,
+            input: job.input,
+            output: job.output,
+            result,
+        };
+        if done.send(finished).is_err() {
+            break;
+        }
+    }
+}
+
 impl InferenceWorker {
     /// Moves `model` onto a new thread named `name`.
-    pub fn spawn(mut model: Model, name: &str) -> std::io::Result<Self> {
-        let info = model.info().clone();
-        let (jobs_tx, jobs_rx) = crossbeam_channel::unbounded::<Job>();
-        let (done_tx, done_rx) = crossbeam_channel::unbounded::<Done>();
-        let thread = std::thread::Builder::new()
-            .name(name.to_string())
-            .spawn(move || {
-                for mut job in jobs_rx {
-                    let len = job.n * 3 * job.h * job.w;
-                    if job.output.len() < len {
-                        job.output.resize(len, 0.0);
-                    }
-                    let started = Instant::now();
-                    let result = model
-                        .run(&job.input, job.n, job.h, job.w, &mut job.output, None)
-                        .map(|()| started.elapsed())
-                        .map_err(|e| e.to_string());
-                    let done = Done {
-                        tag: job.tag,
-                        input: job.input,
-                        output: job.output,
-                        result,
-                    };
-                    if done_tx.send(done).is_err() {
-                        break;
-                    }
-                }
-            })?;
+    pub fn spawn(model: Model, name: &str) -> std::io::Result<Self> {
+        Self::spawn_pool(vec![model], name)
+    }
+
+    /// Moves each model onto its own thread (`name-0`, `name-1`, ...); jobs are dealt to them
+    /// in turn. The models should be sessions of the same network; at least one is needed.
+    pub fn spawn_pool(models: Vec<Model>, name: &str) -> std::io::Result<Self> {
+        let info = models
+            .first()
+            .ok_or_else(|| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "an inference pool needs at least one model",
+                )
+            })?
+            .info()
+            .clone();
+        let single = models.len() == 1;
+        let mut lanes = Vec::with_capacity(models.len());
+        for (i, model) in models.into_iter().enumerate() {
+            let (jobs_tx, jobs_rx) = crossbeam_channel::unbounded::<Job>();
+            let (done_tx, done_rx) = crossbeam_channel::unbounded::<Done>();
+            let thread_name = if single {
+                name.to_string()
+            } else {
+                format!("{name}-{i}")
+            };
+            let thread = std::thread::Builder::new()
+                .name(thread_name)
+                .spawn(move || run_lane(model, jobs_rx, done_tx))?;
+            lanes.push(Lane {
+                jobs: Some(jobs_tx),
+                done: done_rx,
+                thread: Some(thread),
+            });
+        }
         Ok(InferenceWorker {
-            jobs: Some(jobs_tx),
-            done: done_rx,
-            thread: Some(thread),
+            lanes,
+            next_submit: 0,
+            next_recv: 0,
             info,
         })
     }
 
-    /// The model's description.
+    /// The model's description (of the first session).
     pub fn info(&self) -> &ModelInfo {
         &self.info
     }
 
+    /// Number of sessions (threads) running jobs.
+    pub fn sessions(&self) -> usize {
+        self.lanes.len()
+    }
+
     /// Queues a job. Bounding the number in flight is the caller's business.
-    pub fn submit(&self, job: Job) -> Result<(), WorkerGone> {
-        self.jobs
+    pub fn submit(&mut self, job: Job) -> Result<(), WorkerGone> {
+        let lane = &self.lanes[self.next_submit];
+        lane.jobs
             .as_ref()
             .ok_or(WorkerGone)?
             .send(job)
-            .map_err(|_| WorkerGone)
+            .map_err(|_| WorkerGone)?;
+        self.next_submit = (self.next_submit + 1) % self.lanes.len();
+        Ok(())
     }
 
     /// Waits for the oldest unfinished job.
-    pub fn recv(&self) -> Result<Done, WorkerGone> {
-        self.done.recv().map_err(|_| WorkerGone)
+    pub fn recv(&mut self) -> Result<Done, WorkerGone> {
+        let done = self.lanes[self.next_recv]
+            .done
+            .recv()
+            .map_err(|_| WorkerGone)?;
+        self.next_recv = (self.next_recv + 1) % self.lanes.len();
+        Ok(done)
     }
 
-    /// The oldest finished job, if one is ready.
-    pub fn try_recv(&self) -> Result<Option<Done>, WorkerGone> {
-        match self.done.try_recv() {
-            Ok(d) => Ok(Some(d)),
+    /// The oldest job's result, if it is finished.
+    pub fn try_recv(&mut self) -> Result<Option<Done>, WorkerGone> {
+        match self.lanes[self.next_recv].done.try_recv() {
+            Ok(d) => {
+                self.next_recv = (self.next_recv + 1) % self.lanes.len();
+                Ok(Some(d))
+            }
             Err(TryRecvError::Empty) => Ok(None),
             Err(TryRecvError::Disconnected) => Err(WorkerGone),
         }
@@ -122,10 +182,14 @@ impl InferenceWorker {
 
 impl Drop for InferenceWorker {
     fn drop(&mut self) {
-        // Closing the job channel ends the thread after the job it is running.
-        self.jobs = None;
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        // Closing the job channels ends each thread after the job it is running.
+        for lane in &mut self.lanes {
+            lane.jobs = None;
+        }
+        for lane in &mut self.lanes {
+            if let Some(t) = lane.thread.take() {
+                let _ = t.join();
+            }
         }
     }
 }

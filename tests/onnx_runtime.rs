@@ -135,6 +135,80 @@ fn batch_of_two_runs_each_image_independently() {
 }
 
 #[test]
+fn a_pool_of_sessions_returns_results_in_submission_order() {
+    use nlcl::worker::{InferenceWorker, Job};
+    let spec = ModelSpec {
+        width: 4,
+        depth: 1,
+        unshuffle: 1,
+        global_residual: true,
+    };
+    let weights = Weights::random_generator(&spec, BACK_PREFIX, 9, 0.5);
+    let cfg = ExportConfig {
+        spec,
+        include_rain: false,
+        metadata: vec![],
+    };
+    let bytes = write_model(&cfg, &weights).unwrap();
+    let opts = SessionOptions {
+        threads: 1,
+        ..SessionOptions::default()
+    };
+    let models = (0..3)
+        .map(|_| Model::from_bytes(&bytes, "test", &opts).unwrap())
+        .collect();
+    let mut pool = InferenceWorker::spawn_pool(models, "test-pool").unwrap();
+    assert_eq!(pool.sessions(), 3);
+    // Jobs of different sizes and batch counts, so a result in the wrong order cannot match.
+    let shapes = [
+        (1, 6, 7),
+        (2, 5, 9),
+        (1, 8, 4),
+        (1, 3, 3),
+        (3, 4, 6),
+        (1, 7, 7),
+        (2, 6, 5),
+    ];
+    let mut inputs = Vec::new();
+    for (tag, &(n, h, w)) in shapes.iter().enumerate() {
+        let mut data = Vec::new();
+        for k in 0..n {
+            data.extend(input(h, w, (10 * tag + k) as u32).data);
+        }
+        inputs.push(data.clone());
+        let job = Job {
+            tag: tag as u64,
+            input: data,
+            output: Vec::new(),
+            n,
+            h,
+            w,
+        };
+        pool.submit(job).unwrap();
+    }
+    for (tag, &(n, h, w)) in shapes.iter().enumerate() {
+        let done = pool.recv().unwrap();
+        assert_eq!(done.tag, tag as u64, "results out of order");
+        assert!(done.result.is_ok(), "{:?}", done.result);
+        assert_eq!(done.input, inputs[tag], "input buffer came back changed");
+        let per = 3 * h * w;
+        for k in 0..n {
+            let x = Planes {
+                c: 3,
+                h,
+                w,
+                data: inputs[tag][k * per..(k + 1) * per].to_vec(),
+            };
+            let want = generator_forward(&spec, &weights, BACK_PREFIX, true, &x).unwrap();
+            let err = max_abs(&done.output[k * per..(k + 1) * per], &want.data);
+            assert!(err < 1e-4, "job {tag} image {k}: differs by {err}");
+        }
+    }
+    assert!(pool.try_recv().unwrap().is_none());
+    assert!(InferenceWorker::spawn_pool(Vec::new(), "empty").is_err());
+}
+
+#[test]
 fn corrupt_bytes_are_a_clear_error() {
     let err = Model::from_bytes(
         b"this is not onnx",

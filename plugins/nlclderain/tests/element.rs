@@ -45,6 +45,11 @@ fn every_property_is_registered_with_its_default() {
     assert_eq!(e.property::<String>("model-file"), "");
     assert_eq!(e.property::<i32>("device-id"), 0);
     assert_eq!(e.property::<u32>("threads"), 0);
+    assert_eq!(e.property::<u32>("sessions"), 0, "automatic");
+    assert_eq!(e.property::<u32>("batch-size"), 1);
+    assert_eq!(e.property::<u32>("max-in-flight"), 2);
+    assert_eq!(e.property::<String>("model-cache-dir"), "");
+    assert!(!e.property::<bool>("fp16"));
     assert!(!e.property::<bool>("bypass"));
     assert!(e.property::<bool>("qos"), "qos on by default");
     assert!(e.property::<bool>("fallback-to-cpu"));
@@ -378,6 +383,121 @@ fn flush_discards_frames_in_flight() {
         pts.push(b.pts().unwrap().seconds());
     }
     assert_eq!(pts, vec![5], "only the post-flush frame comes out");
+}
+
+/// Pushes `n` distinct RGB 16x8 frames through an element with the given properties, then EOS;
+/// returns (pts in ms, bytes) of every frame that came out, and the element's stats.
+fn run_frames(
+    model: &std::path::Path,
+    n: u64,
+    props: &[(&str, u32)],
+) -> (Vec<(u64, Vec<u8>)>, gst::Structure) {
+    let mut b =
+        gst::ElementFactory::make("nlclderain").property("model-file", model.to_str().unwrap());
+    for &(k, v) in props {
+        b = b.property(k, v);
+    }
+    let element = b.build().unwrap();
+    let mut h = gst_check::Harness::with_element(&element, Some("sink"), Some("src"));
+    h.set_src_caps_str("video/x-raw,format=RGB,width=16,height=8,framerate=30/1");
+    h.play();
+    for i in 0..n {
+        let mut b = gst::Buffer::from_slice(bytes(16 * 8 * 3, i as u32 + 100));
+        b.get_mut()
+            .unwrap()
+            .set_pts(gst::ClockTime::from_mseconds(i * 33));
+        h.push(b).unwrap();
+    }
+    assert!(h.push_event(gst::event::Eos::new()));
+    let mut out = Vec::new();
+    while let Some(b) = h.try_pull() {
+        let map = b.map_readable().unwrap();
+        out.push((b.pts().unwrap().mseconds(), map.as_slice().to_vec()));
+    }
+    let stats = h.element().unwrap().property::<gst::Structure>("stats");
+    (out, stats)
+}
+
+/// Batches (a partly filled one at EOS included) and parallel sessions give the same frames,
+/// in the same order, as one frame at a time.
+#[test]
+fn batches_and_parallel_sessions_match_single_frames_in_order() {
+    init();
+    let dir = temp_dir();
+    let (model, _) = write_random_model(dir.path(), "m.onnx", SMALL, 8);
+    let n = 11;
+    let (want, _) = run_frames(&model, n, &[("max-in-flight", 1), ("sessions", 1)]);
+    let pts: Vec<u64> = (0..n).map(|i| i * 33).collect();
+    assert_eq!(want.iter().map(|f| f.0).collect::<Vec<_>>(), pts);
+    for props in [
+        &[("sessions", 3), ("max-in-flight", 3)][..],
+        &[("batch-size", 4), ("max-in-flight", 8), ("sessions", 1)][..],
+        &[("batch-size", 3), ("sessions", 2)][..],
+        &[("batch-size", 16)][..],
+    ] {
+        let (got, stats) = run_frames(&model, n, props);
+        assert_eq!(
+            got.iter().map(|f| f.0).collect::<Vec<_>>(),
+            pts,
+            "{props:?}: order or count"
+        );
+        for ((_, a), (t, b)) in want.iter().zip(&got) {
+            // Batched convolutions may sum in another order: at most one level apart.
+            let worst = a.iter().zip(b).map(|(x, y)| x.abs_diff(*y)).max().unwrap();
+            assert!(worst <= 1, "{props:?}: frame at {t} ms differs by {worst}");
+        }
+        assert_eq!(
+            stats.get::<u64>("frames-processed").unwrap(),
+            n,
+            "{props:?}"
+        );
+    }
+}
+
+/// A flush in the middle of a batch drops the partly filled batch too.
+#[test]
+fn flush_discards_a_partly_filled_batch() {
+    init();
+    let dir = temp_dir();
+    let (model, _) = write_random_model(dir.path(), "m.onnx", SMALL, 6);
+    let element = gst::ElementFactory::make("nlclderain")
+        .property("model-file", model.to_str().unwrap())
+        .property("batch-size", 4u32)
+        .property("max-in-flight", 8u32)
+        .build()
+        .unwrap();
+    let mut h = gst_check::Harness::with_element(&element, Some("sink"), Some("src"));
+    h.set_src_caps_str("video/x-raw,format=RGB,width=16,height=8,framerate=30/1");
+    h.play();
+    // One full batch submitted, two frames filling the next.
+    for i in 0..6u64 {
+        let mut b = gst::Buffer::from_slice(bytes(16 * 8 * 3, 9));
+        b.get_mut()
+            .unwrap()
+            .set_pts(gst::ClockTime::from_mseconds(i * 33));
+        h.push(b).unwrap();
+    }
+    assert_eq!(h.buffers_in_queue(), 0, "all six still inside");
+    assert!(h.push_event(gst::event::FlushStart::new()));
+    assert!(h.push_event(gst::event::FlushStop::new(true)));
+    h.push_event(gst::event::Segment::new(&gst::FormattedSegment::<
+        gst::ClockTime,
+    >::new()));
+    for s in [5u64, 6] {
+        let mut b = gst::Buffer::from_slice(bytes(16 * 8 * 3, 9));
+        b.get_mut()
+            .unwrap()
+            .set_pts(gst::ClockTime::from_seconds(s));
+        h.push(b).unwrap();
+    }
+    assert!(h.push_event(gst::event::Eos::new()));
+    let mut pts = Vec::new();
+    while let Some(b) = h.try_pull() {
+        pts.push(b.pts().unwrap().seconds());
+    }
+    assert_eq!(pts, vec![5, 6], "only the post-flush frames come out");
+    let stats = h.element().unwrap().property::<gst::Structure>("stats");
+    assert_eq!(stats.get::<u64>("frames-processed").unwrap(), 2);
 }
 
 /// The LATENCY query includes the frames the element holds back.
