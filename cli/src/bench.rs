@@ -87,6 +87,10 @@ pub struct BenchArgs {
     /// Pixel formats of (a)'s element pipelines, as in GStreamer caps.
     #[arg(long, value_delimiter = ',', default_value = "I420,RGBx")]
     pub formats: Vec<String>,
+    /// The element's `sessions` values to run (a) with, each with every format; 0 = the
+    /// element's automatic choice. E.g. `0,1` shows what parallel sessions add.
+    #[arg(long, value_delimiter = ',', default_value = "0")]
+    pub sessions: Vec<u32>,
     /// Python with onnxruntime, numpy and OpenCV for (b); default .venv-bench/bin/python
     /// (scripts/setup-bench.sh). (b) is skipped, with the reason, when there is none.
     #[arg(long)]
@@ -154,6 +158,9 @@ enum Job {
     Element {
         model: PathBuf,
         threads: usize,
+        /// The element's `sessions` property (0 = automatic).
+        #[serde(default)]
+        sessions: u32,
         size: Size,
         format: String,
         frames: usize,
@@ -209,10 +216,11 @@ fn run_child(job_json: &str) -> Result<()> {
         Job::Element {
             model,
             threads,
+            sessions,
             size,
             format,
             frames,
-        } => element_job(model, *threads, *size, format, *frames)?,
+        } => element_job(model, *threads, *sessions, *size, format, *frames)?,
         Job::Bare {
             model,
             threads,
@@ -414,6 +422,7 @@ fn source_caps(format: &str, size: Size) -> String {
 fn element_job(
     model: &Path,
     threads: usize,
+    sessions: u32,
     size: Size,
     format: &str,
     frames: usize,
@@ -426,6 +435,7 @@ fn element_job(
         source_caps(format, size)
     ))?;
     let derain = configure_derain(&pipeline, model, threads)?;
+    derain.set_property("sessions", sessions);
     let lat = latency_on(&derain)?;
     let clock = clock_on(&pad(&element(&pipeline, "sink")?, "sink")?);
     play_to_eos(&pipeline)?;
@@ -985,7 +995,22 @@ fn part_a(ctx: &Ctx) -> Result<Vec<RowA>> {
             );
         }
     }
-    let variants = 1 + args.formats.len();
+    // Element variants: every format with every sessions value, labelled for the table.
+    let element_variants: Vec<(String, u32, String)> = args
+        .formats
+        .iter()
+        .flat_map(|f| {
+            args.sessions.iter().map(move |&s| {
+                let label = if s == 0 {
+                    f.clone()
+                } else {
+                    format!("{f} s={s}")
+                };
+                (f.clone(), s, label)
+            })
+        })
+        .collect();
+    let variants = 1 + element_variants.len();
     let bar = bar((args.sizes.len() * args.rounds * variants) as u64, "(a)");
     let mut rows = Vec::new();
     for &size in &args.sizes {
@@ -1006,15 +1031,16 @@ fn part_a(ctx: &Ctx) -> Result<Vec<RowA>> {
                     Job::Element {
                         model: ctx.model.clone(),
                         threads: args.threads,
+                        sessions: element_variants[v - 1].1,
                         size,
-                        format: args.formats[v - 1].clone(),
+                        format: element_variants[v - 1].0.clone(),
                         frames: args.frames,
                     }
                 };
                 let name = if v == 0 {
                     "bare session".to_string()
                 } else {
-                    format!("element {}", args.formats[v - 1])
+                    format!("element {}", element_variants[v - 1].2)
                 };
                 bar.set_message(format!("{size} round {} {name}", round + 1));
                 let m = run_job(&job, None)?;
@@ -1033,7 +1059,7 @@ fn part_a(ctx: &Ctx) -> Result<Vec<RowA>> {
             }
         }
         let bare = &results[0];
-        for (i, format) in args.formats.iter().enumerate() {
+        for (i, (_, _, format)) in element_variants.iter().enumerate() {
             let el = &results[i + 1];
             let ratio_rounds: Vec<f64> = el.iter().zip(bare).map(|(e, b)| e.fps / b.fps).collect();
             let fps = |v: &[Measured]| median(&v.iter().map(|m| m.fps).collect::<Vec<_>>());
@@ -1455,7 +1481,7 @@ fn print_report(out: &Out, r: &Report, args: &BenchArgs) {
             r.threads, r.rounds
         ));
         out.say(format!(
-            "{:<10} {:<6} {:>11} {:>11} {:>7}  {:>10} {:>10}  {:>10} {:>10}",
+            "{:<10} {:<10} {:>11} {:>11} {:>7}  {:>10} {:>10}  {:>10} {:>10}",
             "size",
             "format",
             "element fps",
@@ -1468,7 +1494,7 @@ fn print_report(out: &Out, r: &Report, args: &BenchArgs) {
         ));
         for a in &r.a {
             out.say(format!(
-                "{:<10} {:<6} {:>11.2} {:>11.2} {:>7.3}  {:>10.2} {:>10.2}  {:>10.1} {:>10.1}",
+                "{:<10} {:<10} {:>11.2} {:>11.2} {:>7.3}  {:>10.2} {:>10.2}  {:>10.1} {:>10.1}",
                 a.size.to_string(),
                 a.format,
                 a.element_fps,
