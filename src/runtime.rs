@@ -222,6 +222,8 @@ pub struct ModelInfo {
     pub provider: Provider,
     /// Why the requested provider was not used, when it fell back to the CPU.
     pub fallback: Option<String>,
+    /// The batch size the model's input is fixed to, if it is not dynamic.
+    pub fixed_batch: Option<usize>,
 }
 
 impl ModelInfo {
@@ -555,6 +557,11 @@ fn validate(
         )));
     }
     check_image(INPUT_NAME, inputs[0].dtype(), "input")?;
+    let fixed_batch = inputs[0]
+        .dtype()
+        .tensor_shape()
+        .and_then(|shape| usize::try_from(shape[0]).ok())
+        .filter(|&n| n > 0);
     let mut has_clean = false;
     let mut has_rain = false;
     for o in session.outputs() {
@@ -590,6 +597,7 @@ fn validate(
         has_rain,
         provider,
         fallback,
+        fixed_batch,
     })
 }
 

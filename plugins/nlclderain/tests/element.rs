@@ -454,6 +454,46 @@ fn batches_and_parallel_sessions_match_single_frames_in_order() {
     }
 }
 
+/// Frames passed through (bypass) behind a partly filled batch do not hold it back: the batch
+/// runs at once and everything leaves in order.
+#[test]
+fn bypass_behind_a_partly_filled_batch_does_not_stall_it() {
+    init();
+    let dir = temp_dir();
+    let (model, _) = write_random_model(dir.path(), "m.onnx", SMALL, 6);
+    let element = gst::ElementFactory::make("nlclderain")
+        .property("model-file", model.to_str().unwrap())
+        .property("batch-size", 4u32)
+        .property("max-in-flight", 8u32)
+        .build()
+        .unwrap();
+    let mut h = gst_check::Harness::with_element(&element, Some("sink"), Some("src"));
+    h.set_src_caps_str("video/x-raw,format=RGB,width=16,height=8,framerate=30/1");
+    h.play();
+    let push = |h: &mut gst_check::Harness, i: u64| {
+        let mut b = gst::Buffer::from_slice(bytes(16 * 8 * 3, 3));
+        b.get_mut()
+            .unwrap()
+            .set_pts(gst::ClockTime::from_mseconds(i * 33));
+        h.push(b).unwrap();
+    };
+    push(&mut h, 0);
+    push(&mut h, 1);
+    element.set_property("bypass", true);
+    for i in 2..12 {
+        push(&mut h, i);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // Without the partial batch being run, all twelve would still be inside.
+    assert!(h.buffers_in_queue() >= 3, "{} out", h.buffers_in_queue());
+    assert!(h.push_event(gst::event::Eos::new()));
+    let mut pts = Vec::new();
+    while let Some(b) = h.try_pull() {
+        pts.push(b.pts().unwrap().mseconds() / 33);
+    }
+    assert_eq!(pts, (0..12).collect::<Vec<_>>());
+}
+
 /// A flush in the middle of a batch drops the partly filled batch too.
 #[test]
 fn flush_discards_a_partly_filled_batch() {

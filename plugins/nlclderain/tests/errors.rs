@@ -55,24 +55,23 @@ fn corrupt_model_is_reported() {
 }
 
 /// A valid ONNX model that does not follow the contract: one input channel.
-#[test]
-fn model_with_wrong_input_shape_is_rejected_with_the_shape() {
-    let dim = |v: Option<i64>, p: Option<&str>| Dimension {
-        dim_value: v,
-        dim_param: p.map(str::to_string),
-    };
+/// An Identity model `rainy -> clean` with the given input/output dimensions (`None` = dynamic).
+fn identity_with_dims(dir: &std::path::Path, dims: [Option<i64>; 4]) -> std::path::PathBuf {
+    let names = ["n", "c", "h", "w"];
     let vi = |name: &str| ValueInfoProto {
         name: name.into(),
         r#type: Some(TypeProto {
             tensor_type: Some(TypeProtoTensor {
                 elem_type: data_type::FLOAT,
                 shape: Some(TensorShapeProto {
-                    dim: vec![
-                        dim(None, Some("n")),
-                        dim(Some(1), None),
-                        dim(None, Some("h")),
-                        dim(None, Some("w")),
-                    ],
+                    dim: dims
+                        .iter()
+                        .zip(names)
+                        .map(|(v, p)| Dimension {
+                            dim_value: *v,
+                            dim_param: v.is_none().then(|| p.to_string()),
+                        })
+                        .collect(),
                 }),
             }),
         }),
@@ -88,7 +87,7 @@ fn model_with_wrong_input_shape_is_rejected_with_the_shape() {
                 op_type: "Identity".into(),
                 ..Default::default()
             }],
-            name: "gray".into(),
+            name: "identity".into(),
             input: vec![vi("rainy")],
             output: vec![vi("clean")],
             ..Default::default()
@@ -99,14 +98,67 @@ fn model_with_wrong_input_shape_is_rejected_with_the_shape() {
         }],
         ..Default::default()
     };
-    let dir = temp_dir();
-    let path = dir.path().join("gray.onnx");
+    let path =
+        dir.join(format!("identity-{dims:?}.onnx").replace([' ', ',', '(', ')', '[', ']'], ""));
     std::fs::write(&path, model.encode_to_vec()).unwrap();
+    path
+}
+
+#[test]
+fn model_with_wrong_input_shape_is_rejected_with_the_shape() {
+    let dir = temp_dir();
+    let path = identity_with_dims(dir.path(), [None, Some(1), None, None]);
     let e = error_of(&format!(
         "videotestsrc num-buffers=3 ! video/x-raw,format=RGB,width=32,height=32 ! nlclderain model-file={} ! fakesink",
         path.display()
     ));
     assert!(e.contains("1 channels") && e.contains("expected 3"), "{e}");
+}
+
+/// A model fixed to batches of one refuses a larger batch-size at start, naming both.
+#[test]
+fn fixed_batch_model_refuses_another_batch_size() {
+    let dir = temp_dir();
+    let path = identity_with_dims(dir.path(), [Some(1), Some(3), None, None]);
+    let e = error_of(&format!(
+        "videotestsrc num-buffers=3 ! video/x-raw,format=RGB,width=32,height=32 ! nlclderain batch-size=4 model-file={} ! fakesink",
+        path.display()
+    ));
+    assert!(
+        e.contains("exactly 1 frames") && e.contains("batch-size=1"),
+        "{e}"
+    );
+}
+
+/// A model fixed to batches of three gets partly filled batches padded: every frame comes out.
+#[test]
+fn fixed_batch_model_gets_partial_batches_padded() {
+    init();
+    let dir = temp_dir();
+    let path = identity_with_dims(dir.path(), [Some(3), Some(3), None, None]);
+    let p = pipeline(&format!(
+        "videotestsrc num-buffers=7 ! video/x-raw,format=RGB,width=16,height=8 ! nlclderain name=d batch-size=3 max-in-flight=6 model-file={} ! fakesink",
+        path.display()
+    ));
+    let r = run_to_end(&p);
+    assert!(r.error.is_none(), "{:?}", r.error);
+    let stats = p.by_name("d").unwrap().property::<gst::Structure>("stats");
+    assert_eq!(stats.get::<u64>("frames-processed").unwrap(), 7);
+}
+
+/// Inference that fails (a model fixed to 8x16 frames fed 32x32) is an error on the bus that
+/// names the cause, not a panic or a hang.
+#[test]
+fn failing_inference_is_reported() {
+    let dir = temp_dir();
+    let path = identity_with_dims(dir.path(), [None, Some(3), Some(8), Some(16)]);
+    for extra in ["", "batch-size=2 max-in-flight=4", "sessions=2"] {
+        let e = error_of(&format!(
+            "videotestsrc num-buffers=5 ! video/x-raw,format=RGB,width=32,height=32 ! nlclderain {extra} model-file={} ! fakesink",
+            path.display()
+        ));
+        assert!(e.contains("Inference failed"), "{extra}: {e}");
+    }
 }
 
 #[test]

@@ -174,6 +174,8 @@ struct State {
     worker: InferenceWorker,
     size_multiple: usize,
     batch_size: usize,
+    /// A model with a fixed batch dimension gets every job padded to it.
+    fixed_batch: Option<usize>,
     /// Frames allowed inside the element (`max-in-flight`, raised for sessions and batches).
     in_flight_limit: usize,
     info: Option<gst_video::VideoInfo>,
@@ -197,14 +199,21 @@ struct State {
 impl State {
     /// Hands the batch being filled to the worker.
     fn submit_filling(&mut self) -> Result<(), nlcl::worker::WorkerGone> {
-        let Some(f) = self.filling.take() else {
+        let Some(mut f) = self.filling.take() else {
             return Ok(());
+        };
+        let n = match self.fixed_batch {
+            Some(b) if b > f.frames => {
+                f.input.resize(b * 3 * f.th * f.tw, 0.0);
+                b
+            }
+            _ => f.frames,
         };
         let job = Job {
             tag: self.generation,
             input: f.input,
             output: f.output,
-            n: f.frames,
+            n,
             h: f.th,
             w: f.tw,
         };
@@ -491,10 +500,7 @@ impl BaseTransformImpl for NlclDerain {
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = lock(&self.settings).clone();
         let provider: nlcl::runtime::Provider = settings.provider.into();
-        let total_threads = match settings.threads {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            t => t as usize,
-        };
+        let total_threads = total_threads(settings.threads);
         let batch_size = settings.batch_size.max(1) as usize;
         let sessions = session_count(
             settings.sessions,
@@ -557,7 +563,22 @@ impl BaseTransformImpl for NlclDerain {
             ..Stats::default()
         };
         *lock(&self.timing) = Timing::default();
+        if let Some(fixed) = model.info().fixed_batch
+            && fixed != batch_size
+        {
+            return Err(gst::error_msg!(
+                gst::ResourceError::Settings,
+                [
+                    "Model '{}' takes batches of exactly {} frames; set batch-size={} or \
+                     export it with a dynamic batch",
+                    model.info().origin,
+                    fixed,
+                    fixed
+                ]
+            ));
+        }
         let size_multiple = model.info().size_multiple;
+        let fixed_batch = model.info().fixed_batch;
         let mut models = vec![model];
         for _ in 1..sessions {
             models.push(open()?);
@@ -581,6 +602,7 @@ impl BaseTransformImpl for NlclDerain {
             worker,
             size_multiple,
             batch_size,
+            fixed_batch,
             in_flight_limit,
             info: None,
             pending: VecDeque::new(),
@@ -597,8 +619,9 @@ impl BaseTransformImpl for NlclDerain {
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
-        // Dropping the worker joins its thread after the job it is running.
+        // Dropping the worker joins its threads after the jobs they are running.
         *lock(&self.state) = None;
+        lock(&self.timing).in_flight_limit = 0;
         Ok(())
     }
 
@@ -641,7 +664,11 @@ impl BaseTransformImpl for NlclDerain {
         {
             let (live, min, max) = q.result();
             let ours = self.added_latency();
-            q.set(live, min + ours, max.map(|m| m + ours));
+            q.set(
+                live,
+                min.saturating_add(ours),
+                max.map(|m| m.saturating_add(ours)),
+            );
         }
         res
     }
@@ -663,6 +690,7 @@ impl BaseTransformImpl for NlclDerain {
         let arrived = Instant::now();
         if bypass {
             lock(&self.stats).bypassed += 1;
+            self.submit_partial_batch(state)?;
             state.pending.push_back(Pending {
                 buffer: inbuf,
                 arrived,
@@ -679,6 +707,7 @@ impl BaseTransformImpl for NlclDerain {
                 }
                 LateFrames::PassThrough => {
                     lock(&self.stats).late_passed += 1;
+                    self.submit_partial_batch(state)?;
                     state.pending.push_back(Pending {
                         buffer: inbuf,
                         arrived,
@@ -705,10 +734,7 @@ impl BaseTransformImpl for NlclDerain {
             .as_ref()
             .is_some_and(|f| (f.th, f.tw) != (th, tw))
         {
-            state.submit_filling().map_err(|e| {
-                gst::element_imp_error!(self, gst::CoreError::Failed, ["{}", e]);
-                gst::FlowError::Error
-            })?;
+            self.submit_partial_batch(state)?;
         }
         let per_frame = 3 * th * tw;
         let batch_size = state.batch_size;
@@ -754,18 +780,16 @@ impl BaseTransformImpl for NlclDerain {
             )?;
         }
         filling.frames += 1;
+        let full = filling.frames >= batch_size;
         state.in_flight += 1;
-        if filling.frames >= batch_size {
-            state.submit_filling().map_err(|e| {
-                gst::element_imp_error!(self, gst::CoreError::Failed, ["{}", e]);
-                gst::FlowError::Error
-            })?;
-        }
         state.pending.push_back(Pending {
             buffer: inbuf,
             arrived,
             work: Some(FrameWork { info, th, tw }),
         });
+        if full {
+            self.submit_partial_batch(state)?;
+        }
         Ok(gst::FlowSuccess::Ok)
     }
 
@@ -816,6 +840,14 @@ impl VideoFilterImpl for NlclDerain {
             .then(|| gst::ClockTime::SECOND.mul_div_floor(fps.denom() as u64, fps.numer() as u64))
             .flatten();
         self.parent_set_info(incaps, in_info, outcaps, out_info)
+    }
+}
+
+/// Threads to share among the sessions: the `threads` property, or the machine's for 0.
+fn total_threads(threads: u32) -> usize {
+    match threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        t => t as usize,
     }
 }
 
@@ -978,10 +1010,18 @@ impl NlclDerain {
         let (frame, max) = {
             let t = lock(&self.timing);
             let max = match t.in_flight_limit {
-                // Not started yet: what the settings will give with one session.
+                // Not started yet: what the settings will give.
                 0 => {
                     let s = lock(&self.settings);
-                    in_flight_limit(s.max_in_flight, 1, s.batch_size.max(1) as usize)
+                    let batch = s.batch_size.max(1) as usize;
+                    let sessions = session_count(
+                        s.sessions,
+                        s.provider.into(),
+                        total_threads(s.threads),
+                        s.max_in_flight,
+                        batch,
+                    );
+                    in_flight_limit(s.max_in_flight, sessions, batch)
                 }
                 n => n,
             } as u64;
@@ -1044,6 +1084,15 @@ impl NlclDerain {
                     ["Inference failed: {}", msg]
                 );
                 state.pool.push((done.input, done.output));
+                // The job's frames leave with it, so later frames still meet their own results
+                // (a batch's frames are contiguous: pass-through frames submit the batch first).
+                for _ in 0..frames {
+                    if state.pending.front().is_none_or(|p| p.work.is_none()) {
+                        break;
+                    }
+                    state.pending.pop_front();
+                    state.in_flight = state.in_flight.saturating_sub(1);
+                }
                 return Err(gst::FlowError::Error);
             }
             state.collected = Some(Collected {
@@ -1146,6 +1195,14 @@ impl NlclDerain {
         }
         stats.latency.record(pending.arrived.elapsed());
         Ok(buffer)
+    }
+
+    /// Hands a partly filled batch to the worker (nothing to do when none is filling).
+    fn submit_partial_batch(&self, state: &mut State) -> Result<(), gst::FlowError> {
+        state.submit_filling().map_err(|e| {
+            gst::element_imp_error!(self, gst::CoreError::Failed, ["{}", e]);
+            gst::FlowError::Error
+        })
     }
 
     /// Pushes every frame still inside the element, in order.
