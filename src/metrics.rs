@@ -275,6 +275,25 @@ pub fn psnr_rgb(a: &[u8], b: &[u8], width: usize, height: usize) -> Result<f64, 
     Ok(psnr_from_mse(sum as f64 / a.len() as f64, 255.0))
 }
 
+/// Mean per-channel difference `b - a` of two interleaved RGB8 images, in 8-bit levels: the
+/// colour cast a model puts on an image (`a` the input, `b` the output). `[0, 0, 0]` for no cast.
+pub fn mean_channel_shift(
+    a: &[u8],
+    b: &[u8],
+    width: usize,
+    height: usize,
+) -> Result<[f64; 3], MetricsError> {
+    check_pair_rgb(a, b, width, height)?;
+    let mut sum = [0i64; 3];
+    for (pa, pb) in a.chunks_exact(3).zip(b.chunks_exact(3)) {
+        for c in 0..3 {
+            sum[c] += i64::from(pb[c]) - i64::from(pa[c]);
+        }
+    }
+    let n = (width * height) as f64;
+    Ok(sum.map(|s| s as f64 / n))
+}
+
 /// Caps a PSNR value at [`PSNR_CAP_DB`] (infinity for identical images becomes 100 dB).
 ///
 /// NaN is passed through unchanged.
@@ -693,6 +712,17 @@ impl SsimFilter<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn channel_shift_measures_a_cast_and_clipping() {
+        // A 2x1 image; the second pixel's red cannot rise above 255.
+        let a = [10u8, 100, 200, 250, 0, 3];
+        let b = [14u8, 100, 197, 255, 0, 0];
+        let s = mean_channel_shift(&a, &b, 2, 1).unwrap();
+        assert_eq!(s, [4.5, 0.0, -3.0]);
+        assert_eq!(mean_channel_shift(&a, &a, 2, 1).unwrap(), [0.0; 3]);
+        assert!(mean_channel_shift(&a, &b[..3], 2, 1).is_err());
+    }
 
     // ---- Deterministic test images -------------------------------------------------------
     //

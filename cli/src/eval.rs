@@ -64,12 +64,16 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         );
     }
     if let Some(dir) = &args.clean {
-        let (y, rgb) = eval_clean(&mut model, dir, &args.out)?;
+        let d = eval_clean(&mut model, dir, &args.out)?;
         println!(
-            "do-no-harm {}: PSNR(model(x), x) Y {:.2} dB, RGB {:.2} dB",
+            "do-no-harm {}: PSNR(model(x), x) Y {:.2} dB, RGB {:.2} dB; mean colour shift \
+             R {:+.2} G {:+.2} B {:+.2} levels",
             dir.display(),
-            y,
-            rgb
+            d.psnr_y,
+            d.psnr_rgb,
+            d.shift[0],
+            d.shift[1],
+            d.shift[2]
         );
     }
     println!("per-image CSV and sheets in {}", args.out.display());
@@ -172,14 +176,25 @@ pub fn eval_pairs(
     })
 }
 
-/// Mean Y and RGB PSNR between each clean image and the model's output on it.
-pub fn eval_clean(model: &mut nlcl::runtime::Model, dir: &Path, out: &Path) -> Result<(f64, f64)> {
+/// What a model does to rain-free images (means over the images).
+#[derive(Debug, Clone, Copy)]
+pub struct DoNoHarm {
+    /// PSNR(model(x), x) on Y and on RGB, dB.
+    pub psnr_y: f64,
+    pub psnr_rgb: f64,
+    /// Mean output minus input per channel (R, G, B), 8-bit levels: the colour cast.
+    pub shift: [f64; 3],
+}
+
+/// Mean Y and RGB PSNR and colour shift between each clean image and the model's output on it.
+pub fn eval_clean(model: &mut nlcl::runtime::Model, dir: &Path, out: &Path) -> Result<DoNoHarm> {
     let files = images::collect(&[dir.to_path_buf()])?;
     if files.is_empty() {
         bail!("no images in {}", dir.display());
     }
-    let mut csv = String::from("image,psnr_y,psnr_rgb\n");
+    let mut csv = String::from("image,psnr_y,psnr_rgb,shift_r,shift_g,shift_b\n");
     let (mut sy, mut srgb, mut n) = (0.0, 0.0, 0usize);
+    let mut shift = [0.0f64; 3];
     let bar = images::progress(files.len() as u64, "do-no-harm");
     for path in &files {
         let r = (|| -> Result<()> {
@@ -188,13 +203,20 @@ pub fn eval_clean(model: &mut nlcl::runtime::Model, dir: &Path, out: &Path) -> R
             let output = model.derain_rgb8(img.as_raw(), w, h)?;
             let y = metrics::cap_psnr(metrics::psnr_y(&output, img.as_raw(), w, h)?);
             let rgb = metrics::cap_psnr(metrics::psnr_rgb(&output, img.as_raw(), w, h)?);
+            let s = metrics::mean_channel_shift(img.as_raw(), &output, w, h)?;
             let _ = writeln!(
                 csv,
-                "{},{y:.4},{rgb:.4}",
-                path.file_name().unwrap_or_default().to_string_lossy()
+                "{},{y:.4},{rgb:.4},{:.4},{:.4},{:.4}",
+                path.file_name().unwrap_or_default().to_string_lossy(),
+                s[0],
+                s[1],
+                s[2]
             );
             sy += y;
             srgb += rgb;
+            for c in 0..3 {
+                shift[c] += s[c];
+            }
             n += 1;
             Ok(())
         })();
@@ -212,7 +234,12 @@ pub fn eval_clean(model: &mut nlcl::runtime::Model, dir: &Path, out: &Path) -> R
         .map(|s| s.to_string_lossy().to_string())
         .unwrap_or_else(|| "clean".into());
     std::fs::write(out.join(format!("{tag}-do-no-harm.csv")), csv)?;
-    Ok((sy / n as f64, srgb / n as f64))
+    let n = n as f64;
+    Ok(DoNoHarm {
+        psnr_y: sy / n,
+        psnr_rgb: srgb / n,
+        shift: shift.map(|s| s / n),
+    })
 }
 
 fn write_sheet(rows: &[image::RgbImage], path: &Path) -> Result<()> {

@@ -113,8 +113,17 @@ fn eval_of_identity_model_scores_input_equal_output() {
         );
     }
     assert!(out.join("pairs-sheet.png").exists());
-    // Do-no-harm of the identity is perfect (capped at 100 dB).
+    // Do-no-harm of the identity is perfect (capped at 100 dB), without a colour cast.
     assert!(text.contains("Y 100.00 dB"), "{text}");
+    assert!(
+        text.contains("colour shift R +0.00 G +0.00 B +0.00 levels"),
+        "{text}"
+    );
+    let harm = std::fs::read_to_string(out.join("norain-do-no-harm.csv")).unwrap();
+    assert!(
+        harm.starts_with("image,psnr_y,psnr_rgb,shift_r,shift_g,shift_b\n"),
+        "{harm}"
+    );
 }
 
 /// With the identity model the output scores are the input's, so this reproduces the
