@@ -13,6 +13,19 @@ pub fn lsgan(pred: &Tensor, real: bool) -> Tensor {
     pred.mse_loss(&target, Reduction::Mean)
 }
 
+/// Colour-cast penalty: the per-channel mean change `m_c = mean(b_c - o_c)` of each image,
+/// minus its grey part `mean_c(m_c)`, summed over channels in absolute value and averaged over
+/// the batch. Removing colourless rain may brighten or darken an image evenly; it should not
+/// tint it. Inputs `[N, 3, H, W]`.
+pub fn colour_shift(b: &Tensor, o: &Tensor) -> Tensor {
+    let m = (b - o).mean_dim(&[2i64, 3][..], false, Kind::Float);
+    let grey = m.mean_dim(&[1i64][..], true, Kind::Float);
+    (m - grey)
+        .abs()
+        .sum_dim_intlist(&[1i64][..], false, Kind::Float)
+        .mean(Kind::Float)
+}
+
 /// PatchNCE (CUT): each query `q[n, i]` must pick its key `k[n, i]` (same location of the other
 /// image) among the keys of the other sampled locations of the same image.
 ///

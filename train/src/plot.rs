@@ -28,14 +28,27 @@ pub fn read_history(path: &Path, max_step: u64) -> Vec<(u64, Losses)> {
     let Ok(text) = std::fs::read_to_string(path) else {
         return Vec::new();
     };
-    text.lines()
+    let mut lines = text.lines();
+    // Columns by header name, so histories written before a loss was added still load (the
+    // missing loss reads as 0).
+    let Some(header) = lines.next() else {
+        return Vec::new();
+    };
+    let columns: Vec<Option<usize>> = header
+        .split(',')
         .skip(1)
+        .map(|name| LOSS_NAMES.iter().position(|n| *n == name))
+        .collect();
+    lines
         .filter_map(|line| {
             let mut it = line.split(',');
             let step: u64 = it.next()?.parse().ok()?;
             let mut values = [0f64; LOSS_NAMES.len()];
-            for v in values.iter_mut() {
-                *v = it.next()?.parse().ok()?;
+            for column in &columns {
+                let v: f64 = it.next()?.parse().ok()?;
+                if let Some(i) = column {
+                    values[*i] = v;
+                }
             }
             (step <= max_step).then_some((step, Losses { values }))
         })
@@ -44,7 +57,7 @@ pub fn read_history(path: &Path, max_step: u64) -> Vec<(u64, Losses)> {
 
 const PANEL_W: u32 = 640;
 const PANEL_H: u32 = 90;
-const COLOURS: [[u8; 3]; 8] = [
+const COLOURS: [[u8; 3]; 9] = [
     [120, 90, 40],
     [200, 40, 40],
     [40, 120, 200],
@@ -52,6 +65,7 @@ const COLOURS: [[u8; 3]; 8] = [
     [160, 60, 180],
     [220, 130, 20],
     [20, 150, 150],
+    [180, 160, 20],
     [60, 60, 60],
 ];
 

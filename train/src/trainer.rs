@@ -13,7 +13,7 @@ use tch::{Device, Kind, Reduction, Tensor};
 use crate::checkpoint::{Checkpoint, META_STEP};
 use crate::data::{Domains, ImageSet, Skipped, load_images, to_tensor};
 use crate::device::{DeviceChoice, select_device};
-use crate::losses::{LayerLossForm, layer_supcon, lsgan, patch_nce};
+use crate::losses::{LayerLossForm, colour_shift, layer_supcon, lsgan, patch_nce};
 use crate::nets::{Discriminator, Generator, Mlp};
 use crate::plot;
 use crate::render::RainStyle;
@@ -146,6 +146,10 @@ pub struct TrainArgs {
     /// official code): keeps dry frames unchanged ("do no harm").
     #[arg(long, default_value_t = 0.0)]
     pub lambda_idt: f64,
+    /// Weight of a colour-cast penalty on the rainy domain (a project addition, 0 = off): the
+    /// per-channel mean change back(O) - O, minus its grey part, so removing rain may not tint.
+    #[arg(long, default_value_t = 0.0)]
+    pub lambda_colour: f64,
     /// Write a checkpoint, the loss curves and a sample sheet every this many steps.
     #[arg(long, default_value_t = 500)]
     pub checkpoint_every: u64,
@@ -204,7 +208,7 @@ impl TrainArgs {
             "mode={} arch={} layer_loss={} location_loss={} sampling={} official_defects={} \
              steps={} crop={} batch={} lr={} seed={} disc_channels={} nce_patches={} \
              layer_patches={}/{} temperature={} window={} patch={} lambda_gan={} \
-             lambda_location={} lambda_layer={} lambda_rec={} lambda_fid={} lambda_idt={}",
+             lambda_location={} lambda_layer={} lambda_rec={} lambda_fid={} lambda_idt={} lambda_colour={}",
             if self.cut { "cut" } else { "nlcl" },
             spec.tag(),
             on(self.layer_loss_enabled()),
@@ -233,6 +237,7 @@ impl TrainArgs {
             self.lambda_rec,
             self.lambda_fid,
             self.lambda_idt,
+            self.lambda_colour,
         )
     }
 
@@ -269,15 +274,15 @@ impl TrainArgs {
 }
 
 /// Names of the logged losses, in the order of [`Losses::values`].
-pub const LOSS_NAMES: [&str; 8] = [
-    "d", "gan", "location", "layer", "rec", "fid", "idt", "total",
+pub const LOSS_NAMES: [&str; 9] = [
+    "d", "gan", "location", "layer", "rec", "fid", "idt", "colour", "total",
 ];
 
 /// The losses of one step (0 for disabled terms).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Losses {
     /// Values in [`LOSS_NAMES`] order.
-    pub values: [f64; 8],
+    pub values: [f64; LOSS_NAMES.len()],
 }
 
 impl Losses {
@@ -754,6 +759,11 @@ impl Trainer {
             Some(y_idt) if self.args.lambda_idt > 0.0 => y_idt.l1_loss(&y, Reduction::Mean),
             _ => zero(),
         };
+        let loss_colour = if self.args.lambda_colour > 0.0 {
+            colour_shift(&b, &o)
+        } else {
+            zero()
+        };
         let (loss_layer, loss_rec, loss_fid) = match &r {
             Some(r) => {
                 let layer = if self.args.layer_loss_enabled() {
@@ -778,7 +788,8 @@ impl Trainer {
             + &loss_layer * a.lambda_layer
             + &loss_rec * lam_rec
             + &loss_fid * lam_fid
-            + &loss_idt * a.lambda_idt;
+            + &loss_idt * a.lambda_idt
+            + &loss_colour * a.lambda_colour;
         self.opt_g.zero_grad();
         self.opt_loc.zero_grad();
         self.opt_lb.zero_grad();
@@ -813,6 +824,7 @@ impl Trainer {
                 v(&loss_rec),
                 v(&loss_fid),
                 v(&loss_idt),
+                v(&loss_colour),
                 v(&total),
             ],
         };

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use nlcl_train::checkpoint::Checkpoint;
 use nlcl_train::data::synthetic_clean;
-use nlcl_train::losses::{LayerLossForm, layer_supcon, official_layer_floor, patch_nce};
+use nlcl_train::losses::{
+    LayerLossForm, colour_shift, layer_supcon, official_layer_floor, patch_nce,
+};
 use nlcl_train::render::{RainStyle, render_rain};
 use nlcl_train::rng::Rng;
 use nlcl_train::sampler::{SamplerConfig, gather, nearest_patches, sample};
@@ -183,6 +185,38 @@ fn sampler_handles_batches_borders_and_small_maps() {
     let x = Tensor::rand([1, 2, 4, 4], (Kind::Float, Device::Cpu));
     let s = sample(&x, 8, &SamplerConfig::default(), &mut rng);
     assert_eq!(s.coords[0].len(), 1);
+}
+
+#[test]
+fn colour_shift_ignores_grey_changes_and_measures_tints() {
+    let o = Tensor::rand([2, 3, 8, 8], (Kind::Float, Device::Cpu)) * 2.0 - 1.0;
+    // Brightening evenly (as removing bright streaks does in reverse) is not a cast.
+    let grey = colour_shift(&(&o + 0.2), &o).double_value(&[]);
+    assert!(grey.abs() < 1e-6, "{grey}");
+    // +0.1 red, -0.1 blue: |0.1 - 0| + |0 - 0| + |-0.1 - 0| = 0.2 per image.
+    let tint = Tensor::from_slice(&[0.1f32, 0.0, -0.1]).view([1, 3, 1, 1]);
+    let cast = colour_shift(&(&o + &tint), &o).double_value(&[]);
+    assert!((cast - 0.2).abs() < 1e-5, "{cast}");
+}
+
+/// Loss histories written before the colour term existed still load by column name.
+#[test]
+fn loss_history_reads_older_columns_by_name() {
+    let dir = TempDir::new("history");
+    let path = dir.0.join("losses.csv");
+    std::fs::write(
+        &path,
+        "step,d,gan,location,layer,rec,fid,idt,total\n1,1,2,3,4,5,6,7,8\n2,1,2,3,4,5,6,7,9\n",
+    )
+    .unwrap();
+    let h = nlcl_train::plot::read_history(&path, 1);
+    assert_eq!(h.len(), 1, "rows after max_step are dropped");
+    let names = nlcl_train::trainer::LOSS_NAMES;
+    let at = |n: &str| h[0].1.values[names.iter().position(|x| *x == n).unwrap()];
+    assert_eq!(
+        (at("d"), at("idt"), at("total"), at("colour")),
+        (1.0, 7.0, 8.0, 0.0)
+    );
 }
 
 #[test]
