@@ -10,17 +10,28 @@ source scripts/torch-env.sh
 D="${NLCL_DATA:-../shared/data}"
 cargo build --release -p nlcl-cli --features train
 runs=(full nolayer noloc cut)
+# The step a run's last.safetensors holds.
+last_step() { sed -n 's/^step = \([0-9][0-9]*\)$/\1/p' "models/runs/ablation-$1/state.toml"; }
 if [ -z "${STEP:-}" ]; then
+  # Each run's steps once (a kept checkpoint and last.safetensors may share one), then the
+  # highest step all runs have.
   STEP=$(for n in "${runs[@]}"; do
-    { ls "models/runs/ablation-$n/checkpoints/" 2>/dev/null || true; } \
-      | sed -n 's/^step-0*\([0-9][0-9]*\)\.safetensors$/\1/p' | sort -n | tail -1
-  done | sort -n | head -1)
+    {
+      { ls "models/runs/ablation-$n/checkpoints/" 2>/dev/null || true; } \
+        | sed -n 's/^step-0*\([0-9][0-9]*\)\.safetensors$/\1/p'
+      last_step "$n"
+    } | sort -un
+  done | sort -n | uniq -c | awk -v k="${#runs[@]}" '$1 >= k { s = $2 } END { print s }')
 fi
+[ -n "$STEP" ] || { echo "no step that every ablation run has a checkpoint of" >&2; exit 1; }
 echo "ablations at step $STEP"
 for n in "${runs[@]}"; do
   run="models/runs/ablation-$n"
   ck=$(printf "%s/checkpoints/step-%06d.safetensors" "$run" "$STEP")
-  [ -f "$ck" ] || { echo "$n: no checkpoint at step $STEP ($ck)" >&2; exit 1; }
+  if [ ! -f "$ck" ]; then
+    [ "$(last_step "$n")" = "$STEP" ] || { echo "$n: no checkpoint at step $STEP" >&2; exit 1; }
+    ck="$run/last.safetensors"
+  fi
   out="out/ablations/$n-$STEP"
   mkdir -p "$out"
   target/release/nlcl export "$ck" -o "$out/model.onnx" > /dev/null
