@@ -106,21 +106,28 @@ fn unshuffle_four_matches_reference() {
     check_spec(spec, false, 8, 16);
 }
 
-#[test]
-fn batch_of_two_runs_each_image_independently() {
+/// A width-4, one-block, full-resolution residual generator with random weights (`seed`): its
+/// spec, weights and ONNX bytes.
+fn tiny_residual_model(seed: u64) -> (ModelSpec, Weights, Vec<u8>) {
     let spec = ModelSpec {
         width: 4,
         depth: 1,
         unshuffle: 1,
         global_residual: true,
     };
-    let weights = Weights::random_generator(&spec, BACK_PREFIX, 5, 0.5);
+    let weights = Weights::random_generator(&spec, BACK_PREFIX, seed, 0.5);
     let cfg = ExportConfig {
         spec,
         include_rain: false,
         metadata: vec![],
     };
     let bytes = write_model(&cfg, &weights).unwrap();
+    (spec, weights, bytes)
+}
+
+#[test]
+fn batch_of_two_runs_each_image_independently() {
+    let (spec, weights, bytes) = tiny_residual_model(5);
     let mut model = Model::from_bytes(&bytes, "test", &SessionOptions::default()).unwrap();
     let (a, b) = (input(6, 7, 1), input(6, 7, 2));
     let mut batch = a.data.clone();
@@ -137,19 +144,7 @@ fn batch_of_two_runs_each_image_independently() {
 #[test]
 fn a_pool_of_sessions_returns_results_in_submission_order() {
     use nlcl::worker::{InferenceWorker, Job};
-    let spec = ModelSpec {
-        width: 4,
-        depth: 1,
-        unshuffle: 1,
-        global_residual: true,
-    };
-    let weights = Weights::random_generator(&spec, BACK_PREFIX, 9, 0.5);
-    let cfg = ExportConfig {
-        spec,
-        include_rain: false,
-        metadata: vec![],
-    };
-    let bytes = write_model(&cfg, &weights).unwrap();
+    let (spec, weights, bytes) = tiny_residual_model(9);
     let opts = SessionOptions {
         threads: 1,
         ..SessionOptions::default()

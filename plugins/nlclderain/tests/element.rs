@@ -27,11 +27,17 @@ fn harness_for(model: &std::path::Path, caps: &str) -> gst_check::Harness {
 }
 
 fn harness_with(model: &std::path::Path, caps: &str, max_in_flight: u32) -> gst_check::Harness {
-    let element = gst::ElementFactory::make("nlclderain")
-        .property("model-file", model.to_str().unwrap())
-        .property("max-in-flight", max_in_flight)
-        .build()
-        .unwrap();
+    harness_props(model, caps, &[("max-in-flight", max_in_flight)])
+}
+
+/// A playing harness around an element with `model-file` and the given uint properties.
+fn harness_props(model: &std::path::Path, caps: &str, props: &[(&str, u32)]) -> gst_check::Harness {
+    let mut b =
+        gst::ElementFactory::make("nlclderain").property("model-file", model.to_str().unwrap());
+    for &(k, v) in props {
+        b = b.property(k, v);
+    }
+    let element = b.build().unwrap();
     let mut h = gst_check::Harness::with_element(&element, Some("sink"), Some("src"));
     h.set_src_caps_str(caps);
     h.play();
@@ -392,15 +398,11 @@ fn run_frames(
     n: u64,
     props: &[(&str, u32)],
 ) -> (Vec<(u64, Vec<u8>)>, gst::Structure) {
-    let mut b =
-        gst::ElementFactory::make("nlclderain").property("model-file", model.to_str().unwrap());
-    for &(k, v) in props {
-        b = b.property(k, v);
-    }
-    let element = b.build().unwrap();
-    let mut h = gst_check::Harness::with_element(&element, Some("sink"), Some("src"));
-    h.set_src_caps_str("video/x-raw,format=RGB,width=16,height=8,framerate=30/1");
-    h.play();
+    let mut h = harness_props(
+        model,
+        "video/x-raw,format=RGB,width=16,height=8,framerate=30/1",
+        props,
+    );
     for i in 0..n {
         let mut b = gst::Buffer::from_slice(bytes(16 * 8 * 3, i as u32 + 100));
         b.get_mut()
@@ -461,15 +463,11 @@ fn bypass_behind_a_partly_filled_batch_does_not_stall_it() {
     init();
     let dir = temp_dir();
     let (model, _) = write_random_model(dir.path(), "m.onnx", SMALL, 6);
-    let element = gst::ElementFactory::make("nlclderain")
-        .property("model-file", model.to_str().unwrap())
-        .property("batch-size", 4u32)
-        .property("max-in-flight", 8u32)
-        .build()
-        .unwrap();
-    let mut h = gst_check::Harness::with_element(&element, Some("sink"), Some("src"));
-    h.set_src_caps_str("video/x-raw,format=RGB,width=16,height=8,framerate=30/1");
-    h.play();
+    let mut h = harness_props(
+        &model,
+        "video/x-raw,format=RGB,width=16,height=8,framerate=30/1",
+        &[("batch-size", 4), ("max-in-flight", 8)],
+    );
     let push = |h: &mut gst_check::Harness, i: u64| {
         let mut b = gst::Buffer::from_slice(bytes(16 * 8 * 3, 3));
         b.get_mut()
@@ -479,7 +477,7 @@ fn bypass_behind_a_partly_filled_batch_does_not_stall_it() {
     };
     push(&mut h, 0);
     push(&mut h, 1);
-    element.set_property("bypass", true);
+    h.element().unwrap().set_property("bypass", true);
     for i in 2..12 {
         push(&mut h, i);
         std::thread::sleep(std::time::Duration::from_millis(20));
@@ -500,15 +498,11 @@ fn flush_discards_a_partly_filled_batch() {
     init();
     let dir = temp_dir();
     let (model, _) = write_random_model(dir.path(), "m.onnx", SMALL, 6);
-    let element = gst::ElementFactory::make("nlclderain")
-        .property("model-file", model.to_str().unwrap())
-        .property("batch-size", 4u32)
-        .property("max-in-flight", 8u32)
-        .build()
-        .unwrap();
-    let mut h = gst_check::Harness::with_element(&element, Some("sink"), Some("src"));
-    h.set_src_caps_str("video/x-raw,format=RGB,width=16,height=8,framerate=30/1");
-    h.play();
+    let mut h = harness_props(
+        &model,
+        "video/x-raw,format=RGB,width=16,height=8,framerate=30/1",
+        &[("batch-size", 4), ("max-in-flight", 8)],
+    );
     // One full batch submitted, two frames filling the next.
     for i in 0..6u64 {
         let mut b = gst::Buffer::from_slice(bytes(16 * 8 * 3, 9));
