@@ -107,8 +107,39 @@ impl PixelFormat {
         }
     }
 
+    /// Byte offsets of R, G and B within a packed pixel; `None` for YUV formats. Must agree
+    /// with [`unpack_kernel`] and [`pack_kernel`] (tested).
+    pub(crate) fn rgb_offsets(&self) -> Option<[usize; 3]> {
+        match self {
+            PixelFormat::Rgb | PixelFormat::Rgba | PixelFormat::Rgbx => Some([0, 1, 2]),
+            PixelFormat::Bgr | PixelFormat::Bgra | PixelFormat::Bgrx => Some([2, 1, 0]),
+            PixelFormat::Xrgb => Some([1, 2, 3]),
+            PixelFormat::Xbgr => Some([3, 2, 1]),
+            PixelFormat::I420 | PixelFormat::Nv12 => None,
+        }
+    }
+
+    /// Offsets and strides of the planes of a tightly packed `width x height` frame (rows
+    /// without padding, planes back to back) and its total size; `None` on overflow.
+    pub(crate) fn tight_layout(
+        &self,
+        width: usize,
+        height: usize,
+    ) -> Option<([usize; 3], [usize; 3], usize)> {
+        let mut offsets = [0; 3];
+        let mut strides = [0; 3];
+        let mut total = 0usize;
+        for plane in 0..self.n_planes() {
+            let (row_bytes, rows) = self.plane_dims(plane, width, height)?;
+            offsets[plane] = total;
+            strides[plane] = row_bytes;
+            total = total.checked_add(row_bytes.checked_mul(rows)?)?;
+        }
+        Some((offsets, strides, total))
+    }
+
     /// Byte offset of the fourth (alpha or padding) byte in a 4-byte packed pixel.
-    fn alpha_offset(&self) -> Option<usize> {
+    pub(crate) fn alpha_offset(&self) -> Option<usize> {
         match self {
             PixelFormat::Rgba | PixelFormat::Bgra | PixelFormat::Rgbx | PixelFormat::Bgrx => {
                 Some(3)
@@ -130,7 +161,12 @@ impl PixelFormat {
     }
 
     /// `(row_bytes, rows)` of `plane` for a `width x height` frame, or `None` on overflow.
-    fn plane_dims(&self, plane: usize, width: usize, height: usize) -> Option<(usize, usize)> {
+    pub(crate) fn plane_dims(
+        &self,
+        plane: usize,
+        width: usize,
+        height: usize,
+    ) -> Option<(usize, usize)> {
         let (cw, ch) = (width.div_ceil(2), height.div_ceil(2));
         match (self, plane) {
             (PixelFormat::I420 | PixelFormat::Nv12, 0) => Some((width, height)),
@@ -883,6 +919,22 @@ fn upsample_row(src: &[f32], dst: &mut [f32], mode: ChromaUpsampling) {
             }
         }
     }
+}
+
+/// `[y_scale, y_offset, rv, gu, gv, bu]` of the YUV -> tensor conversion, for other
+/// implementations of it (the GPU kernels) to compute exactly the same values.
+pub(crate) fn yuv_to_rgb_coefficients(matrix: ColorMatrix) -> [f32; 6] {
+    let c = YuvToRgb::new(matrix);
+    [c.y_scale, c.y_offset, c.rv, c.gu, c.gv, c.bu]
+}
+
+/// `[kr, kg, kb, u0, u1, u2, v0, v1, v2]` of the tensor -> YUV conversion (see
+/// [`yuv_to_rgb_coefficients`]).
+pub(crate) fn rgb_to_yuv_coefficients(matrix: ColorMatrix) -> [f32; 9] {
+    let c = RgbToYuv::new(matrix);
+    [
+        c.kr, c.kg, c.kb, c.u[0], c.u[1], c.u[2], c.v[0], c.v[1], c.v[2],
+    ]
 }
 
 /// Limited-range YUV -> RGB coefficients, folded into tensor units.

@@ -8,6 +8,8 @@
 //! - [`runtime`]: loads ONNX Runtime at run time and runs a model on the CPU or a GPU provider.
 //! - [`convert`]: packed / planar video frames <-> planar float tensors in [-1, 1].
 //! - [`metrics`]: Y-channel PSNR and SSIM as the deraining literature computes them.
+//! - `cuda` (feature `cuda`): the GPU frame path: NVRTC conversion kernels, pinned staging and
+//!   ONNX Runtime I/O binding on device memory.
 //! - [`worker`]: inference threads (one session each) that run jobs in order (the element's pipeline).
 //! - [`render`]: a photographic rain renderer, for synthetic rainy data and samples.
 //!
@@ -17,6 +19,8 @@
 //! `nlcl.size_multiple` (default 1), callers pad and crop. See [`onnx::meta`] for metadata keys.
 
 pub mod convert;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 pub mod metrics;
 pub mod onnx;
 pub mod reference;

@@ -310,6 +310,49 @@ impl Model {
         Ok(Model { session, info })
     }
 
+    /// Like [`Model::from_bytes`] on the CUDA provider, which is told to run on `stream` (a
+    /// `CUstream`) instead of its own.
+    ///
+    /// # Safety
+    /// `stream` must be a valid stream of the device's primary context that outlives the model.
+    #[cfg(feature = "cuda")]
+    pub(crate) unsafe fn from_bytes_on_stream(
+        bytes: &[u8],
+        origin: &str,
+        options: &SessionOptions,
+        stream: *mut (),
+    ) -> Result<Model, RuntimeError> {
+        let env = environment()?;
+        let session = match build_session_with(env, bytes, options, Provider::Cuda, Some(stream)) {
+            Ok(s) => s,
+            Err(SessionFailure::Provider(reason)) => {
+                return Err(RuntimeError::ProviderUnavailable {
+                    provider: Provider::Cuda,
+                    reason,
+                });
+            }
+            Err(SessionFailure::Model(reason)) => {
+                return Err(RuntimeError::ModelInvalid {
+                    origin: origin.to_string(),
+                    reason,
+                });
+            }
+        };
+        let metadata = crate::onnx::read_metadata(bytes).unwrap_or_default();
+        let info = validate(&session, origin, metadata, Provider::Cuda, None)?;
+        Ok(Model { session, info })
+    }
+
+    #[cfg(feature = "cuda")]
+    pub(crate) fn session(&self) -> &Session {
+        &self.session
+    }
+
+    #[cfg(feature = "cuda")]
+    pub(crate) fn session_mut(&mut self) -> &mut Session {
+        &mut self.session
+    }
+
     /// Opens the built-in default model ([`crate::DEFAULT_MODEL`]).
     pub fn open_default(options: &SessionOptions) -> Result<Model, RuntimeError> {
         match crate::DEFAULT_MODEL {
@@ -458,6 +501,17 @@ fn build_session(
     options: &SessionOptions,
     provider: Provider,
 ) -> Result<Session, SessionFailure> {
+    build_session_with(env, bytes, options, provider, None)
+}
+
+/// [`build_session`], optionally handing the CUDA provider a stream to run on.
+fn build_session_with(
+    env: &ort::environment::Environment,
+    bytes: &[u8],
+    options: &SessionOptions,
+    provider: Provider,
+    cuda_stream: Option<*mut ()>,
+) -> Result<Session, SessionFailure> {
     let model_err = |e: ort::Error<SessionBuilder>| SessionFailure::Model(e.to_string());
     let mut builder = Session::builder(env)
         .map_err(|e| SessionFailure::Model(e.to_string()))?
@@ -475,12 +529,15 @@ fn build_session(
     }
     let ep = match provider {
         Provider::Cpu => None,
-        Provider::Cuda => Some(
-            ort::ep::CUDA::default()
-                .with_device_id(options.device_id)
-                .build()
-                .error_on_failure(),
-        ),
+        Provider::Cuda => {
+            let mut cuda = ort::ep::CUDA::default().with_device_id(options.device_id);
+            if let Some(stream) = cuda_stream {
+                // SAFETY: the caller of `from_bytes_on_stream` guarantees the stream outlives
+                // the session.
+                cuda = unsafe { cuda.with_compute_stream(stream) };
+            }
+            Some(cuda.build().error_on_failure())
+        }
         Provider::TensorRt => {
             let mut trt = ort::ep::TensorRT::default()
                 .with_device_id(options.device_id)

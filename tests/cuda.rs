@@ -1,0 +1,360 @@
+//! The CUDA frame path against the CPU path. Without a GPU (or without onnxruntime-gpu) each
+//! test that needs one prints why it skips and passes; `probe_reports_instead_of_panicking`
+//! runs everywhere.
+#![cfg(feature = "cuda")]
+
+use nlcl::convert::{
+    self, ChromaUpsampling, ColorMatrix, FrameMut, FrameRef, PixelFormat, padded_size,
+};
+use nlcl::cuda::{GpuConverter, GpuError, GpuSession, pack_tight, probe};
+use nlcl::render::{RainStyle, render_rain};
+use nlcl::rng::Rng;
+use nlcl::runtime::{Model, RuntimeError, SessionOptions};
+
+fn gpu() -> Option<GpuConverter> {
+    match GpuConverter::new(0) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            println!("skipping: no usable GPU: {e}");
+            None
+        }
+    }
+}
+
+#[test]
+fn probe_reports_instead_of_panicking() {
+    match probe(0) {
+        Ok(info) => println!("found {info}"),
+        Err(e) => {
+            let msg = e.to_string();
+            println!("no GPU: {msg}");
+            assert!(
+                matches!(
+                    e,
+                    GpuError::NoDriver | GpuError::NoNvrtc | GpuError::NoSuchDevice { .. }
+                ),
+                "{msg}"
+            );
+        }
+    }
+    // An ordinal past the last device is an error naming it, never a panic.
+    let e = probe(4096).expect_err("GPU 4096");
+    if let GpuError::NoSuchDevice { ordinal, .. } = e {
+        assert_eq!(ordinal, 4096);
+    }
+}
+
+/// A tightly packed frame of random bytes (valid limited-range YUV for YUV formats).
+fn random_frame(format: PixelFormat, w: usize, h: usize, rng: &mut Rng) -> Vec<u8> {
+    let len = match format {
+        PixelFormat::I420 | PixelFormat::Nv12 => w * h + 2 * w.div_ceil(2) * h.div_ceil(2),
+        f => w * h * f.bytes_per_pixel().unwrap_or(3),
+    };
+    (0..len)
+        .map(|_| {
+            let b = rng.below(256) as u8;
+            if format.is_yuv() { 16 + b % 225 } else { b }
+        })
+        .collect()
+}
+
+fn tight_view(format: PixelFormat, w: usize, h: usize, bytes: &[u8]) -> FrameRef<'_> {
+    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+    match format {
+        PixelFormat::I420 => {
+            let (y, rest) = bytes.split_at(w * h);
+            let (u, v) = rest.split_at(cw * ch);
+            FrameRef {
+                format,
+                width: w,
+                height: h,
+                planes: [y, u, v],
+                strides: [w, cw, cw],
+            }
+        }
+        PixelFormat::Nv12 => {
+            let (y, uv) = bytes.split_at(w * h);
+            FrameRef {
+                format,
+                width: w,
+                height: h,
+                planes: [y, uv, &[]],
+                strides: [w, 2 * cw, 0],
+            }
+        }
+        f => FrameRef {
+            format,
+            width: w,
+            height: h,
+            planes: [bytes, &[], &[]],
+            strides: [w * f.bytes_per_pixel().unwrap_or(3), 0, 0],
+        },
+    }
+}
+
+fn tight_view_mut(format: PixelFormat, w: usize, h: usize, bytes: &mut [u8]) -> FrameMut<'_> {
+    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+    match format {
+        PixelFormat::I420 => {
+            let (y, rest) = bytes.split_at_mut(w * h);
+            let (u, v) = rest.split_at_mut(cw * ch);
+            FrameMut {
+                format,
+                width: w,
+                height: h,
+                planes: [y, u, v],
+                strides: [w, cw, cw],
+            }
+        }
+        PixelFormat::Nv12 => {
+            let (y, uv) = bytes.split_at_mut(w * h);
+            FrameMut {
+                format,
+                width: w,
+                height: h,
+                planes: [y, uv, &mut []],
+                strides: [w, 2 * cw, 0],
+            }
+        }
+        f => FrameMut {
+            format,
+            width: w,
+            height: h,
+            planes: [bytes, &mut [], &mut []],
+            strides: [w * f.bytes_per_pixel().unwrap_or(3), 0, 0],
+        },
+    }
+}
+
+const SIZES: [(usize, usize); 7] = [
+    (1, 1),
+    (2, 1),
+    (3, 5),
+    (7, 2),
+    (33, 17),
+    (64, 36),
+    (1920, 1080),
+];
+
+/// The GPU kernels are compiled without fused multiply-adds and mirror the CPU code operation
+/// for operation: tensors and bytes must match bit for bit.
+#[test]
+fn gpu_conversion_is_bit_identical_to_cpu() {
+    let Some(gpu) = gpu() else { return };
+    let mut rng = Rng::new(7);
+    let mut checked = 0;
+    for format in PixelFormat::ALL {
+        for &(w, h) in &SIZES {
+            for pad in [1, 4] {
+                for matrix in [ColorMatrix::Bt601, ColorMatrix::Bt709] {
+                    for up in [ChromaUpsampling::Bilinear, ChromaUpsampling::Nearest] {
+                        if !format.is_yuv()
+                            && (matrix != ColorMatrix::Bt601 || up != ChromaUpsampling::Bilinear)
+                        {
+                            continue;
+                        }
+                        let bytes = random_frame(format, w, h, &mut rng);
+                        let frame = tight_view(format, w, h, &bytes);
+                        let (ph, pw) = padded_size(h, w, pad);
+                        let mut cpu = vec![0f32; 3 * ph * pw];
+                        convert::frame_to_tensor_with(&frame, matrix, up, pad, &mut cpu)
+                            .expect("cpu");
+                        let (g, gph, gpw) = gpu
+                            .frame_to_tensor_host(&frame, matrix, up, pad)
+                            .expect("gpu");
+                        assert_eq!((gph, gpw), (ph, pw));
+                        let diff = cpu
+                            .iter()
+                            .zip(&g)
+                            .position(|(a, b)| a.to_bits() != b.to_bits());
+                        assert!(
+                            diff.is_none(),
+                            "{format} {w}x{h} pad {pad} {matrix:?} {up:?}: tensor differs at {diff:?}"
+                        );
+
+                        // Back: a tensor with values past [-1, 1] and NaNs, alpha from the input.
+                        let mut t: Vec<f32> =
+                            (0..3 * ph * pw).map(|_| rng.range(-1.2, 1.2)).collect();
+                        t[0] = f32::NAN;
+                        let mut cpu_out = vec![0u8; bytes.len()];
+                        {
+                            let mut out = tight_view_mut(format, w, h, &mut cpu_out);
+                            convert::tensor_to_frame(&t, ph, pw, matrix, Some(&frame), &mut out)
+                                .expect("cpu back");
+                        }
+                        let gpu_out = gpu
+                            .tensor_to_frame_host(&t, ph, pw, format, w, h, matrix, Some(&bytes))
+                            .expect("gpu back");
+                        let diff = cpu_out.iter().zip(&gpu_out).position(|(a, b)| a != b);
+                        assert!(
+                            diff.is_none(),
+                            "{format} {w}x{h} pad {pad} {matrix:?}: frame differs at byte {diff:?}"
+                        );
+                        checked += 1;
+                    }
+                }
+            }
+        }
+    }
+    println!("{checked} conversions bit-identical in both directions");
+}
+
+/// A 640x360 rainy test picture (smooth colour fields plus rendered streaks), tightly packed RGB.
+fn rainy_rgb(w: usize, h: usize, seed: u64) -> Vec<u8> {
+    let n = w * h;
+    let mut planes = vec![0f32; 3 * n];
+    for y in 0..h {
+        for x in 0..w {
+            let (fx, fy) = (x as f32 / w as f32, y as f32 / h as f32);
+            planes[y * w + x] = 0.2 + 0.6 * fx;
+            planes[n + y * w + x] = 0.3 + 0.4 * fy;
+            planes[2 * n + y * w + x] = 0.5 + 0.3 * ((fx * 9.0).sin() * (fy * 7.0).cos());
+        }
+    }
+    let mut rng = Rng::new(seed);
+    render_rain(&mut planes, w, h, &RainStyle::default(), &mut rng);
+    let mut rgb = vec![0u8; 3 * n];
+    for i in 0..n {
+        for c in 0..3 {
+            rgb[3 * i + c] = (planes[c * n + i] * 255.0).round() as u8;
+        }
+    }
+    rgb
+}
+
+/// Converts tightly packed RGB to `format` with the CPU converter (through a tensor).
+fn rgb_to_format(rgb: &[u8], w: usize, h: usize, format: PixelFormat) -> Vec<u8> {
+    let mut t = vec![0f32; 3 * w * h];
+    convert::rgb8_to_tensor(rgb, w, h, &mut t).expect("tensor");
+    let len = match format {
+        PixelFormat::I420 | PixelFormat::Nv12 => w * h + 2 * w.div_ceil(2) * h.div_ceil(2),
+        f => w * h * f.bytes_per_pixel().unwrap_or(3),
+    };
+    let mut out = vec![0u8; len];
+    let mut view = tight_view_mut(format, w, h, &mut out);
+    convert::tensor_to_frame(&t, h, w, ColorMatrix::Bt601, None, &mut view).expect("frame");
+    out
+}
+
+/// The CPU path the element takes: convert, run, convert back.
+fn cpu_derain(model: &mut Model, frame: &FrameRef) -> Vec<u8> {
+    let m = model.info().size_multiple;
+    let (ph, pw) = padded_size(frame.height, frame.width, m);
+    let mut input = vec![0f32; 3 * ph * pw];
+    convert::frame_to_tensor(frame, ColorMatrix::Bt601, m, &mut input).expect("convert");
+    let mut output = vec![0f32; input.len()];
+    model
+        .run(&input, 1, ph, pw, &mut output, None)
+        .expect("cpu run");
+    let mut bytes = vec![0u8; frame.planes.iter().map(|p| p.len()).sum()];
+    let mut out = tight_view_mut(frame.format, frame.width, frame.height, &mut bytes);
+    convert::tensor_to_frame(&output, ph, pw, ColorMatrix::Bt601, Some(frame), &mut out)
+        .expect("back");
+    bytes
+}
+
+/// Largest and mean absolute byte difference, and PSNR in dB.
+fn compare(a: &[u8], b: &[u8]) -> (u8, f64, f64) {
+    let mut max = 0u8;
+    let mut sum = 0f64;
+    let mut sq = 0f64;
+    for (&x, &y) in a.iter().zip(b) {
+        let d = x.abs_diff(y);
+        max = max.max(d);
+        sum += f64::from(d);
+        sq += f64::from(d) * f64::from(d);
+    }
+    let n = a.len() as f64;
+    let mse = sq / n;
+    let psnr = if mse == 0.0 {
+        f64::INFINITY
+    } else {
+        10.0 * (255.0f64 * 255.0 / mse).log10()
+    };
+    (max, sum / n, psnr)
+}
+
+/// Parity tolerance of the whole GPU path against the CPU path (same model, same frame): the
+/// conversions are exact, so the difference is the network's arithmetic on another device
+/// (cuDNN convolution algorithms, TF32 where the card has it).
+pub const PARITY_MIN_PSNR_DB: f64 = 45.0;
+pub const PARITY_MAX_MEAN_ABS: f64 = 0.5;
+
+#[test]
+fn gpu_session_matches_the_cpu_path() {
+    if gpu().is_none() {
+        return;
+    }
+    let mut gpu_session = match GpuSession::open(None, "", &SessionOptions::default()) {
+        Ok(s) => s,
+        Err(GpuError::Runtime(e @ RuntimeError::ProviderUnavailable { .. })) => {
+            println!("skipping: ONNX Runtime has no usable CUDA provider (onnxruntime-gpu): {e}");
+            return;
+        }
+        Err(e) => panic!("GPU session: {e}"),
+    };
+    let mut cpu = Model::open_default(&SessionOptions::default()).expect("cpu model");
+    let (w, h) = (642, 362); // not a multiple of the model's stem: padding is exercised
+    let rgb = rainy_rgb(w, h, 3);
+    for format in [
+        PixelFormat::I420,
+        PixelFormat::Nv12,
+        PixelFormat::Rgbx,
+        PixelFormat::Bgr,
+    ] {
+        let bytes = rgb_to_format(&rgb, w, h, format);
+        let frame = tight_view(format, w, h, &bytes);
+        let expected = cpu_derain(&mut cpu, &frame);
+        // Two frames in one batch, written into outputs with padded strides.
+        let mut outs = [vec![0u8; bytes.len()], vec![0u8; bytes.len()]];
+        {
+            let [a, b] = &mut outs;
+            let mut views = [
+                tight_view_mut(format, w, h, a),
+                tight_view_mut(format, w, h, b),
+            ];
+            gpu_session
+                .derain(&[frame, frame], ColorMatrix::Bt601, &mut views)
+                .expect("gpu derain");
+        }
+        assert_eq!(outs[0], outs[1], "{format}: frames of one batch differ");
+        let (max, mean, psnr) = compare(&expected, &outs[0]);
+        println!("{format}: GPU vs CPU max {max}, mean {mean:.4}, PSNR {psnr:.2} dB");
+        assert!(
+            psnr >= PARITY_MIN_PSNR_DB && mean <= PARITY_MAX_MEAN_ABS,
+            "{format}: GPU output differs from the CPU path: max {max}, mean {mean}, PSNR {psnr}"
+        );
+        // Pinned staging: a tightly packed copy is what the GPU received.
+        let mut packed = vec![0u8; bytes.len()];
+        pack_tight(&frame, &mut packed).expect("pack");
+        assert_eq!(packed, bytes);
+    }
+}
+
+#[test]
+fn gpu_session_rejects_mixed_batches() {
+    if gpu().is_none() {
+        return;
+    }
+    let mut s = match GpuSession::open(None, "", &SessionOptions::default()) {
+        Ok(s) => s,
+        Err(e) => {
+            println!("skipping: GPU session unavailable: {e}");
+            return;
+        }
+    };
+    let a = vec![0u8; 64 * 36 * 4];
+    let b = vec![0u8; 32 * 36 * 4];
+    let fa = tight_view(PixelFormat::Rgbx, 64, 36, &a);
+    let fb = tight_view(PixelFormat::Rgbx, 32, 36, &b);
+    let mut o1 = vec![0u8; a.len()];
+    let mut o2 = vec![0u8; a.len()];
+    let mut outs = [
+        tight_view_mut(PixelFormat::Rgbx, 64, 36, &mut o1),
+        tight_view_mut(PixelFormat::Rgbx, 64, 36, &mut o2),
+    ];
+    let e = s
+        .derain(&[fa, fb], ColorMatrix::Bt601, &mut outs)
+        .expect_err("mixed sizes");
+    assert!(e.to_string().contains("differ"), "{e}");
+}
