@@ -109,6 +109,7 @@ impl PixelFormat {
 
     /// Byte offsets of R, G and B within a packed pixel; `None` for YUV formats. Must agree
     /// with [`unpack_kernel`] and [`pack_kernel`] (tested).
+    #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
     pub(crate) fn rgb_offsets(&self) -> Option<[usize; 3]> {
         match self {
             PixelFormat::Rgb | PixelFormat::Rgba | PixelFormat::Rgbx => Some([0, 1, 2]),
@@ -274,6 +275,14 @@ pub struct FrameMut<'a> {
 /// Why a conversion was refused. Nothing is written when an error is returned.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ConvertError {
+    /// A frame copy between frames of different formats or sizes.
+    #[error("cannot copy a {src} frame into a {dst} frame")]
+    FrameMismatch {
+        /// Source format and size.
+        src: String,
+        /// Destination format and size.
+        dst: String,
+    },
     /// Width or height is zero.
     #[error("frame size {width}x{height} is empty: width and height must be at least 1")]
     ZeroSize {
@@ -368,6 +377,149 @@ pub enum ConvertError {
         /// Output height.
         height: usize,
     },
+}
+
+/// Bytes of a tightly packed `width x height` frame (rows without padding, planes back to
+/// back, as [`tight_frame`] reads it); `None` on overflow.
+pub fn tight_frame_len(format: PixelFormat, width: usize, height: usize) -> Option<usize> {
+    format
+        .tight_layout(width, height)
+        .map(|(_, _, total)| total)
+}
+
+/// A view of a tightly packed frame (see [`tight_frame_len`]) held in `bytes`.
+pub fn tight_frame(
+    format: PixelFormat,
+    width: usize,
+    height: usize,
+    bytes: &[u8],
+) -> Result<FrameRef<'_>, ConvertError> {
+    let overflow = ConvertError::SizeOverflow {
+        format,
+        width,
+        height,
+    };
+    let (offsets, strides, total) = format.tight_layout(width, height).ok_or(overflow)?;
+    if bytes.len() < total {
+        return Err(ConvertError::PlaneTooShort {
+            format,
+            plane: 0,
+            plane_name: format.plane_name(0),
+            len: bytes.len(),
+            needed: total,
+            rows: height,
+            stride: strides[0],
+            row_bytes: strides[0],
+        });
+    }
+    let mut planes: [&[u8]; 3] = [&[], &[], &[]];
+    for p in 0..format.n_planes() {
+        let end = if p + 1 < format.n_planes() {
+            offsets[p + 1]
+        } else {
+            total
+        };
+        planes[p] = &bytes[offsets[p]..end];
+    }
+    Ok(FrameRef {
+        format,
+        width,
+        height,
+        planes,
+        strides,
+    })
+}
+
+/// A mutable view of a tightly packed frame held in `bytes` (see [`tight_frame`]).
+pub fn tight_frame_mut(
+    format: PixelFormat,
+    width: usize,
+    height: usize,
+    bytes: &mut [u8],
+) -> Result<FrameMut<'_>, ConvertError> {
+    let overflow = ConvertError::SizeOverflow {
+        format,
+        width,
+        height,
+    };
+    let (offsets, strides, total) = format.tight_layout(width, height).ok_or(overflow)?;
+    if bytes.len() < total {
+        return Err(ConvertError::PlaneTooShort {
+            format,
+            plane: 0,
+            plane_name: format.plane_name(0),
+            len: bytes.len(),
+            needed: total,
+            rows: height,
+            stride: strides[0],
+            row_bytes: strides[0],
+        });
+    }
+    let bytes = &mut bytes[..total];
+    let planes: [&mut [u8]; 3] = match format.n_planes() {
+        1 => [bytes, &mut [], &mut []],
+        2 => {
+            let (y, uv) = bytes.split_at_mut(offsets[1]);
+            [y, uv, &mut []]
+        }
+        _ => {
+            let (y, rest) = bytes.split_at_mut(offsets[1]);
+            let (u, v) = rest.split_at_mut(offsets[2] - offsets[1]);
+            [y, u, v]
+        }
+    };
+    Ok(FrameMut {
+        format,
+        width,
+        height,
+        planes,
+        strides,
+    })
+}
+
+/// Copies `src` into `dst` plane by plane, row by row (strides may differ; bytes past each row
+/// are untouched). Both must have the same format and size.
+pub fn copy_frame(src: &FrameRef, dst: &mut FrameMut) -> Result<(), ConvertError> {
+    let (format, w, h) = (src.format, src.width, src.height);
+    if (dst.format, dst.width, dst.height) != (format, w, h) {
+        return Err(ConvertError::FrameMismatch {
+            src: format!("{format} {w}x{h}"),
+            dst: format!("{} {}x{}", dst.format, dst.width, dst.height),
+        });
+    }
+    validate_layout(format, w, h, src.planes.map(<[u8]>::len), src.strides)?;
+    validate_layout(
+        format,
+        w,
+        h,
+        dst.planes.each_ref().map(|p| p.len()),
+        dst.strides,
+    )?;
+    for plane in 0..format.n_planes() {
+        let (row_bytes, rows) =
+            format
+                .plane_dims(plane, w, h)
+                .ok_or(ConvertError::SizeOverflow {
+                    format,
+                    width: w,
+                    height: h,
+                })?;
+        let (ss, ds) = (src.strides[plane], dst.strides[plane]);
+        if ss == row_bytes && ds == row_bytes {
+            let n = row_bytes * rows;
+            dst.planes[plane][..n].copy_from_slice(&src.planes[plane][..n]);
+            continue;
+        }
+        for y in 0..rows {
+            plane_row_mut(dst.planes[plane], ds, y, row_bytes).copy_from_slice(plane_row(
+                src.planes[plane],
+                ss,
+                y,
+                row_bytes,
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Height and width rounded up to multiples of `m` (the model's size constraint).
@@ -923,6 +1075,7 @@ fn upsample_row(src: &[f32], dst: &mut [f32], mode: ChromaUpsampling) {
 
 /// `[y_scale, y_offset, rv, gu, gv, bu]` of the YUV -> tensor conversion, for other
 /// implementations of it (the GPU kernels) to compute exactly the same values.
+#[cfg_attr(not(feature = "cuda"), allow(dead_code))]
 pub(crate) fn yuv_to_rgb_coefficients(matrix: ColorMatrix) -> [f32; 6] {
     let c = YuvToRgb::new(matrix);
     [c.y_scale, c.y_offset, c.rv, c.gu, c.gv, c.bu]
@@ -930,6 +1083,7 @@ pub(crate) fn yuv_to_rgb_coefficients(matrix: ColorMatrix) -> [f32; 6] {
 
 /// `[kr, kg, kb, u0, u1, u2, v0, v1, v2]` of the tensor -> YUV conversion (see
 /// [`yuv_to_rgb_coefficients`]).
+#[cfg_attr(not(feature = "cuda"), allow(dead_code))]
 pub(crate) fn rgb_to_yuv_coefficients(matrix: ColorMatrix) -> [f32; 9] {
     let c = RgbToYuv::new(matrix);
     [
@@ -1090,6 +1244,75 @@ mod tests {
         fn range(&mut self, lo: u8, hi: u8) -> u8 {
             lo + (self.next() % (u64::from(hi - lo) + 1)) as u8
         }
+    }
+
+    #[test]
+    fn rgb_offsets_agree_with_the_row_kernels() {
+        for format in PixelFormat::ALL.into_iter().filter(|f| !f.is_yuv()) {
+            let bpp = format.bytes_per_pixel().unwrap();
+            let px: Vec<u8> = (0..bpp as u8).map(|i| 10 + 40 * i).collect();
+            let frame = tight_frame(format, 1, 1, &px).unwrap();
+            let mut t = [0f32; 3];
+            frame_to_tensor(&frame, ColorMatrix::Bt601, 1, &mut t).unwrap();
+            let offsets = format.rgb_offsets().unwrap();
+            for c in 0..3 {
+                assert_eq!(t[c], to_unit(px[offsets[c]]), "{format} channel {c}");
+            }
+        }
+    }
+
+    #[test]
+    fn tight_frames_round_trip_through_views() {
+        let mut rng = Rng(99);
+        for format in PixelFormat::ALL {
+            for (w, h) in [(1, 1), (3, 5), (16, 9)] {
+                let len = tight_frame_len(format, w, h).unwrap();
+                let bytes: Vec<u8> = (0..len).map(|_| rng.range(16, 235)).collect();
+                let frame = tight_frame(format, w, h, &bytes).unwrap();
+                let mut t = vec![0f32; 3 * w * h];
+                frame_to_tensor(&frame, ColorMatrix::Bt601, 1, &mut t).unwrap();
+                let mut out = vec![0u8; len];
+                let mut view = tight_frame_mut(format, w, h, &mut out).unwrap();
+                tensor_to_frame(&t, h, w, ColorMatrix::Bt601, Some(&frame), &mut view).unwrap();
+                if !format.is_yuv() {
+                    assert_eq!(out, bytes, "{format} {w}x{h}");
+                }
+                assert!(tight_frame(format, w, h, &bytes[..len - 1]).is_err());
+            }
+        }
+    }
+
+    #[test]
+    fn copy_frame_handles_strides_and_refuses_mismatches() {
+        let (w, h) = (5, 3);
+        let src: Vec<u8> = (0..w * h * 3).map(|i| i as u8).collect();
+        let from = tight_frame(PixelFormat::Rgb, w, h, &src).unwrap();
+        let mut padded = vec![0xAAu8; 20 * (h - 1) + w * 3];
+        let mut to = FrameMut {
+            format: PixelFormat::Rgb,
+            width: w,
+            height: h,
+            planes: [&mut padded, &mut [], &mut []],
+            strides: [20, 0, 0],
+        };
+        copy_frame(&from, &mut to).unwrap();
+        for y in 0..h {
+            assert_eq!(
+                &padded[y * 20..y * 20 + w * 3],
+                &src[y * w * 3..(y + 1) * w * 3]
+            );
+            if y + 1 < h {
+                assert!(
+                    padded[y * 20 + w * 3..(y + 1) * 20]
+                        .iter()
+                        .all(|&b| b == 0xAA)
+                );
+            }
+        }
+        let mut other = vec![0u8; 4 * w * h];
+        let mut wrong = tight_frame_mut(PixelFormat::Rgbx, w, h, &mut other).unwrap();
+        let e = copy_frame(&from, &mut wrong).unwrap_err();
+        assert!(e.to_string().contains("RGBx"), "{e}");
     }
 
     const RGB_FAMILY: [PixelFormat; 8] = [

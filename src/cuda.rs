@@ -3,7 +3,8 @@
 //! through I/O binding, with no host round trip between conversion and inference.
 //!
 //! Per frame (or batch of frames), on one CUDA stream:
-//! 1. the caller's frames are copied into a page-locked (pinned) host buffer, tightly packed;
+//! 1. the caller's frames are copied into a page-locked (pinned) host buffer, tightly packed
+//!    ([`crate::convert::tight_frame`]);
 //! 2. one asynchronous copy moves them into a device buffer;
 //! 3. an NVRTC-compiled kernel writes the padded NCHW `[-1, 1]` tensor straight into the input
 //!    tensor ONNX Runtime allocated on the device;
@@ -404,7 +405,10 @@ impl GpuConverter {
             pw,
         };
         let mut packed = vec![0u8; shape.frame_bytes()?];
-        pack_tight(frame, &mut packed)?;
+        convert::copy_frame(
+            frame,
+            &mut convert::tight_frame_mut(frame.format, frame.width, frame.height, &mut packed)?,
+        )?;
         let src = self.stream.clone_htod(&packed).map_err(driver)?;
         let dst = self
             .stream
@@ -418,27 +422,19 @@ impl GpuConverter {
     }
 
     /// Converts a `3 x ph x pw` tensor to one tightly packed frame on the GPU (a check of the
-    /// kernels against [`convert::tensor_to_frame`]). `alpha_from` is a tightly packed frame of
-    /// the same format and size.
+    /// kernels against [`convert::tensor_to_frame`]); `shape.n` must be 1. `alpha_from` is a
+    /// tightly packed frame of the same format and size.
     pub fn tensor_to_frame_host(
         &self,
         tensor: &[f32],
-        ph: usize,
-        pw: usize,
-        format: PixelFormat,
-        width: usize,
-        height: usize,
+        shape: FrameShape,
         matrix: ColorMatrix,
         alpha_from: Option<&[u8]>,
     ) -> Result<Vec<u8>, GpuError> {
-        let shape = FrameShape {
-            format,
-            width,
-            height,
-            n: 1,
-            ph,
-            pw,
-        };
+        let (ph, pw) = (shape.ph, shape.pw);
+        if shape.n != 1 {
+            return Err(GpuError::BadInput("one frame at a time".into()));
+        }
         shape.check()?;
         if tensor.len() < 3 * ph * pw {
             return Err(GpuError::BadInput("tensor too short".into()));
@@ -456,67 +452,6 @@ impl GpuConverter {
         unsafe { self.tensor_to_frames(ptr, shape, matrix, alpha.as_ref(), &mut dst)? };
         self.stream.clone_dtoh(&dst).map_err(driver)
     }
-}
-
-/// Copies `frame`'s planes row by row into `out`, tightly packed (see
-/// [`FrameShape::frame_bytes`]).
-pub fn pack_tight(frame: &FrameRef, out: &mut [u8]) -> Result<(), GpuError> {
-    let (offsets, strides, total) = frame
-        .format
-        .tight_layout(frame.width, frame.height)
-        .ok_or_else(|| GpuError::BadInput("frame size overflows".into()))?;
-    if out.len() < total {
-        return Err(GpuError::BadInput("staging buffer too short".into()));
-    }
-    for plane in 0..frame.format.n_planes() {
-        let (row, rows) = frame
-            .format
-            .plane_dims(plane, frame.width, frame.height)
-            .ok_or_else(|| GpuError::BadInput("frame size overflows".into()))?;
-        let src = frame.planes[plane];
-        let stride = frame.strides[plane];
-        if stride < row || src.len() < stride * (rows - 1) + row {
-            return Err(GpuError::BadInput(format!(
-                "{} plane {plane} is shorter than its rows",
-                frame.format
-            )));
-        }
-        for y in 0..rows {
-            out[offsets[plane] + y * strides[plane]..][..row]
-                .copy_from_slice(&src[y * stride..][..row]);
-        }
-    }
-    Ok(())
-}
-
-/// Copies a tightly packed frame from `src` into `frame`'s planes, row by row.
-pub fn unpack_tight(src: &[u8], frame: &mut FrameMut) -> Result<(), GpuError> {
-    let (offsets, strides, total) = frame
-        .format
-        .tight_layout(frame.width, frame.height)
-        .ok_or_else(|| GpuError::BadInput("frame size overflows".into()))?;
-    if src.len() < total {
-        return Err(GpuError::BadInput("staging buffer too short".into()));
-    }
-    for plane in 0..frame.format.n_planes() {
-        let (row, rows) = frame
-            .format
-            .plane_dims(plane, frame.width, frame.height)
-            .ok_or_else(|| GpuError::BadInput("frame size overflows".into()))?;
-        let stride = frame.strides[plane];
-        let dst = &mut *frame.planes[plane];
-        if stride < row || dst.len() < stride * (rows - 1) + row {
-            return Err(GpuError::BadInput(format!(
-                "output {} plane {plane} is shorter than its rows",
-                frame.format
-            )));
-        }
-        for y in 0..rows {
-            dst[y * stride..][..row]
-                .copy_from_slice(&src[offsets[plane] + y * strides[plane]..][..row]);
-        }
-    }
-    Ok(())
 }
 
 /// Time spent in each part of one [`GpuSession::derain`] call.
@@ -551,7 +486,7 @@ pub struct GpuSession {
     model: Model,
     allocator: Allocator,
     converter: GpuConverter,
-    /// Whether the input frames are kept on the device to copy alpha bytes from.
+    /// How 4:2:0 chroma is brought to full resolution (as [`convert::frame_to_tensor_with`]).
     pub upsampling: ChromaUpsampling,
 }
 
@@ -725,7 +660,10 @@ impl GpuSession {
         {
             let staging = b.pinned_in.as_mut_slice().map_err(driver)?;
             for (frame, chunk) in inputs.iter().zip(staging.chunks_exact_mut(frame_bytes)) {
-                pack_tight(frame, chunk)?;
+                convert::copy_frame(
+                    frame,
+                    &mut convert::tight_frame_mut(format, width, height, chunk)?,
+                )?;
             }
         }
         let t1 = Instant::now();
@@ -756,7 +694,7 @@ impl GpuSession {
         let t2 = Instant::now();
         let results = b.pinned_out.as_slice().map_err(driver)?;
         for (frame, chunk) in outputs.iter_mut().zip(results.chunks_exact(frame_bytes)) {
-            unpack_tight(chunk, frame)?;
+            convert::copy_frame(&convert::tight_frame(format, width, height, chunk)?, frame)?;
         }
         Ok(GpuTimes {
             stage: t1 - t0,

@@ -7,16 +7,35 @@
 //! small convolutions parallelise better across frames than inside one. Buffers travel with the
 //! jobs and come back with the results, so a caller can recycle them and allocate nothing per
 //! frame.
+//!
+//! A lane runs either an ONNX Runtime session on tensors the caller converted, or (feature
+//! `cuda`) a [`GpuSession`](crate::cuda::GpuSession) on whole frames, which converts them on
+//! the GPU; [`InferenceWorker::runs_frames`] tells which kind of job to send.
 
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 
+use crate::convert::{ColorMatrix, PixelFormat};
 use crate::runtime::{Model, ModelInfo};
 
-/// One inference request: `input` holds `n x 3 x h x w` floats; `output` is resized as needed.
-#[derive(Debug)]
+/// The frames of a job for a GPU frame session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameSpec {
+    pub format: PixelFormat,
+    pub width: usize,
+    pub height: usize,
+    /// YUV matrix of the stream.
+    pub matrix: ColorMatrix,
+}
+
+/// One inference request.
+///
+/// For a tensor session `input` holds `n x 3 x h x w` floats and `output` is resized as needed.
+/// For a GPU frame session `frames` describes `n` tightly packed frames in `frames_in`
+/// ([`crate::convert::tight_frame_len`] bytes each); results come back in `frames_out`.
+#[derive(Debug, Default)]
 pub struct Job {
     /// Caller's tag, returned unchanged (sequence number, flush generation, ...).
     pub tag: u64,
@@ -25,6 +44,9 @@ pub struct Job {
     pub n: usize,
     pub h: usize,
     pub w: usize,
+    pub frames: Option<FrameSpec>,
+    pub frames_in: Vec<u8>,
+    pub frames_out: Vec<u8>,
 }
 
 /// A finished job: the buffers back, and either the time inference took or the error.
@@ -33,7 +55,77 @@ pub struct Done {
     pub tag: u64,
     pub input: Vec<f32>,
     pub output: Vec<f32>,
+    pub frames_in: Vec<u8>,
+    pub frames_out: Vec<u8>,
     pub result: Result<Duration, String>,
+}
+
+/// What one lane runs.
+enum LaneSession {
+    Tensors(Model),
+    #[cfg(feature = "cuda")]
+    Frames(Box<crate::cuda::GpuSession>),
+}
+
+impl LaneSession {
+    fn info(&self) -> &ModelInfo {
+        match self {
+            LaneSession::Tensors(m) => m.info(),
+            #[cfg(feature = "cuda")]
+            LaneSession::Frames(g) => g.info(),
+        }
+    }
+
+    fn run(&mut self, job: &mut Job) -> Result<(), String> {
+        match self {
+            LaneSession::Tensors(model) => {
+                if job.frames.is_some() {
+                    return Err("a tensor session was sent frames".into());
+                }
+                let len = job.n * 3 * job.h * job.w;
+                if job.output.len() < len {
+                    job.output.resize(len, 0.0);
+                }
+                model
+                    .run(&job.input, job.n, job.h, job.w, &mut job.output, None)
+                    .map_err(|e| e.to_string())
+            }
+            #[cfg(feature = "cuda")]
+            LaneSession::Frames(gpu) => {
+                use crate::convert::{tight_frame, tight_frame_len, tight_frame_mut};
+                let spec = job
+                    .frames
+                    .ok_or("a GPU frame session was sent tensors, not frames")?;
+                let (f, w, h) = (spec.format, spec.width, spec.height);
+                let size = tight_frame_len(f, w, h)
+                    .filter(|&s| s > 0)
+                    .ok_or("frame size overflows")?;
+                let bytes = size * job.n;
+                if job.frames_in.len() < bytes {
+                    return Err(format!(
+                        "{} bytes hold fewer than {} {f} {w}x{h} frames",
+                        job.frames_in.len(),
+                        job.n
+                    ));
+                }
+                job.frames_out.resize(bytes, 0);
+                let inputs = job.frames_in[..bytes]
+                    .chunks_exact(size)
+                    .map(|c| tight_frame(f, w, h, c))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| e.to_string())?;
+                let mut outputs = job
+                    .frames_out
+                    .chunks_exact_mut(size)
+                    .map(|c| tight_frame_mut(f, w, h, c))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| e.to_string())?;
+                gpu.derain(&inputs, spec.matrix, &mut outputs)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            }
+        }
+    }
 }
 
 /// The worker thread stopped (its model panicked, or it was shut down).
@@ -55,6 +147,7 @@ pub struct InferenceWorker {
     next_submit: usize,
     next_recv: usize,
     info: ModelInfo,
+    runs_frames: bool,
 }
 
 impl std::fmt::Debug for InferenceWorker {
@@ -66,21 +159,16 @@ impl std::fmt::Debug for InferenceWorker {
     }
 }
 
-fn run_lane(mut model: Model, jobs: Receiver<Job>, done: Sender<Done>) {
+fn run_lane(mut session: LaneSession, jobs: Receiver<Job>, done: Sender<Done>) {
     for mut job in jobs {
-        let len = job.n * 3 * job.h * job.w;
-        if job.output.len() < len {
-            job.output.resize(len, 0.0);
-        }
         let started = Instant::now();
-        let result = model
-            .run(&job.input, job.n, job.h, job.w, &mut job.output, None)
-            .map(|()| started.elapsed())
-            .map_err(|e| e.to_string());
+        let result = session.run(&mut job).map(|()| started.elapsed());
         let finished = Done {
             tag: job.tag,
             input: job.input,
             output: job.output,
+            frames_in: job.frames_in,
+            frames_out: job.frames_out,
             result,
         };
         if done.send(finished).is_err() {
@@ -98,6 +186,27 @@ impl InferenceWorker {
     /// Moves each model onto its own thread (`name-0`, `name-1`, ...); jobs are dealt to them
     /// in turn. The models should be sessions of the same network; at least one is needed.
     pub fn spawn_pool(models: Vec<Model>, name: &str) -> std::io::Result<Self> {
+        Self::spawn_lanes(models.into_iter().map(LaneSession::Tensors).collect(), name)
+    }
+
+    /// Like [`InferenceWorker::spawn_pool`] for GPU frame sessions: jobs carry frames
+    /// ([`Job::frames`]), converted on the GPU.
+    #[cfg(feature = "cuda")]
+    pub fn spawn_gpu_pool(
+        sessions: Vec<crate::cuda::GpuSession>,
+        name: &str,
+    ) -> std::io::Result<Self> {
+        Self::spawn_lanes(
+            sessions
+                .into_iter()
+                .map(|s| LaneSession::Frames(Box::new(s)))
+                .collect(),
+            name,
+        )
+    }
+
+    fn spawn_lanes(models: Vec<LaneSession>, name: &str) -> std::io::Result<Self> {
+        let runs_frames = models.iter().any(|m| !matches!(m, LaneSession::Tensors(_)));
         let info = models
             .first()
             .ok_or_else(|| {
@@ -132,7 +241,13 @@ impl InferenceWorker {
             next_submit: 0,
             next_recv: 0,
             info,
+            runs_frames,
         })
+    }
+
+    /// Whether jobs must carry frames ([`Job::frames`]) rather than tensors.
+    pub fn runs_frames(&self) -> bool {
+        self.runs_frames
     }
 
     /// The model's description (of the first session).

@@ -178,6 +178,7 @@ fn a_pool_of_sessions_returns_results_in_submission_order() {
             n,
             h,
             w,
+            ..Job::default()
         };
         pool.submit(job).unwrap();
     }

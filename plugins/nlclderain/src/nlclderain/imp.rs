@@ -10,6 +10,11 @@
 //! flight, a partly filled batch included; a flush discards them. With `max-in-flight=1`,
 //! `sessions=1` and `batch-size=1` processing is synchronous.
 //!
+//! With `execution-provider=cuda` in a build with the `cuda` feature, the inference threads run
+//! [`nlcl::cuda::GpuSession`]s: frames are only copied (tightly packed) on the streaming thread,
+//! and conversion to and from tensors happens on the GPU. Where that path cannot start (no
+//! NVRTC, say) the element converts on the CPU and feeds ONNX Runtime's CUDA provider.
+//!
 //! QoS is handled here rather than by the base class so that `late-frames` can choose what
 //! happens to a frame that is already late downstream.
 
@@ -29,7 +34,7 @@ use gst_video::subclass::prelude::*;
 use nlcl::convert::{self, ColorMatrix, FrameMut, FrameRef, PixelFormat};
 use nlcl::runtime::{Model, RuntimeError, SessionOptions};
 use nlcl::timing::Latencies;
-use nlcl::worker::{Done, InferenceWorker, Job};
+use nlcl::worker::{Done, FrameSpec, InferenceWorker, Job};
 
 use super::{ExecutionProvider, LateFrames};
 
@@ -118,6 +123,8 @@ struct Stats {
     latency: Latencies,
     /// Provider the running session uses (`none` before the first start).
     provider: &'static str,
+    /// Where frames are converted to and from tensors: `cpu`, or `gpu` (CUDA frame path).
+    conversion: &'static str,
 }
 
 impl Default for Stats {
@@ -131,6 +138,7 @@ impl Default for Stats {
             inference: Latencies::new(LATENCY_WINDOW),
             latency: Latencies::new(LATENCY_WINDOW),
             provider: "none",
+            conversion: "cpu",
         }
     }
 }
@@ -145,18 +153,44 @@ struct Pending {
 
 struct FrameWork {
     info: gst_video::VideoInfo,
+    /// Bytes of the frame tightly packed (the GPU frame path's unit); 0 on the tensor path.
+    packed: usize,
     /// Padded tensor size.
     th: usize,
     tw: usize,
 }
 
-/// A batch being filled: frames converted into `input`, not yet submitted.
-struct Filling {
+/// The buffers a job travels with, recycled between jobs.
+#[derive(Default)]
+struct JobBuffers {
+    /// Tensors (CPU conversion).
     input: Vec<f32>,
     output: Vec<f32>,
+    /// Tightly packed frames (GPU frame path).
+    frames_in: Vec<u8>,
+    frames_out: Vec<u8>,
+}
+
+impl From<Done> for JobBuffers {
+    fn from(d: Done) -> Self {
+        JobBuffers {
+            input: d.input,
+            output: d.output,
+            frames_in: d.frames_in,
+            frames_out: d.frames_out,
+        }
+    }
+}
+
+/// A batch being filled: frames converted into `bufs.input` (or packed into `bufs.frames_in`
+/// for the GPU frame path), not yet submitted.
+struct Filling {
+    bufs: JobBuffers,
     frames: usize,
     th: usize,
     tw: usize,
+    /// The frames' description on the GPU frame path.
+    spec: Option<FrameSpec>,
 }
 
 /// A finished job whose frames are being written back one by one.
@@ -189,8 +223,8 @@ struct State {
     /// Results of frames discarded by a flush are still to come back from the worker; they
     /// carry an older generation and are thrown away.
     generation: u64,
-    /// Recycled tensors (input, output) so steady state allocates nothing.
-    pool: Vec<(Vec<f32>, Vec<f32>)>,
+    /// Recycled job buffers so steady state allocates nothing.
+    pool: Vec<JobBuffers>,
     alpha: Vec<u8>,
 }
 
@@ -203,18 +237,26 @@ impl State {
         // A model with a fixed batch dimension gets every job padded to it.
         let n = match self.worker.info().fixed_batch {
             Some(b) if b > f.frames => {
-                f.input.resize(b * 3 * f.th * f.tw, 0.0);
+                if f.spec.is_some() {
+                    let per_frame = f.bufs.frames_in.len() / f.frames.max(1);
+                    f.bufs.frames_in.resize(b * per_frame, 0);
+                } else {
+                    f.bufs.input.resize(b * 3 * f.th * f.tw, 0.0);
+                }
                 b
             }
             _ => f.frames,
         };
         let job = Job {
             tag: self.generation,
-            input: f.input,
-            output: f.output,
+            input: f.bufs.input,
+            output: f.bufs.output,
             n,
             h: f.th,
             w: f.tw,
+            frames: f.spec,
+            frames_in: f.bufs.frames_in,
+            frames_out: f.bufs.frames_out,
         };
         self.worker.submit(job)?;
         self.jobs_out += 1;
@@ -273,7 +315,10 @@ impl ObjectImpl for NlclDerain {
                     ExecutionProvider::Cpu,
                 )
                 .nick("Execution provider")
-                .blurb("ONNX Runtime execution provider that runs the network")
+                .blurb(
+                    "ONNX Runtime execution provider that runs the network; with cuda, a \
+                     build with the cuda feature also converts frames on the GPU",
+                )
                 .mutable_ready()
                 .build(),
                 glib::ParamSpecInt::builder("device-id")
@@ -534,9 +579,45 @@ impl BaseTransformImpl for NlclDerain {
             }
             .map_err(|e| self.model_error(&settings.model_file, e))
         };
-        let model = open()?;
+        let spawn_failed = |e: std::io::Error| {
+            gst::error_msg!(
+                gst::CoreError::Failed,
+                ["Could not start the inference threads: {}", e]
+            )
+        };
+        let (worker, gpu_path_failure) = match self.open_gpu_worker(&settings, &options, sessions) {
+            Ok(w) => (w, None),
+            Err(reason) => (None, reason),
+        };
+        let worker = match worker {
+            Some(w) => w,
+            None => {
+                let mut models = vec![open()?];
+                for _ in 1..sessions {
+                    models.push(open()?);
+                }
+                InferenceWorker::spawn_pool(models, "nlclderain-infer").map_err(spawn_failed)?
+            }
+        };
+        let model = worker.info();
+        if let Some(reason) = gpu_path_failure
+            && model.provider == nlcl::runtime::Provider::Cuda
+        {
+            let msg = format!(
+                "CUDA frame path unavailable ({reason}); frames are converted on the CPU and \
+                 copied to the GPU for inference"
+            );
+            gst::warning!(CAT, imp = self, "{msg}");
+            self.obj()
+                .post_message(
+                    gst::message::Warning::builder(gst::CoreError::Failed, &msg)
+                        .src(&*self.obj())
+                        .build(),
+                )
+                .ok();
+        }
 
-        if let Some(reason) = &model.info().fallback {
+        if let Some(reason) = &model.fallback {
             gst::warning!(CAT, imp = self, "{reason}");
             self.obj()
                 .post_message(
@@ -546,23 +627,24 @@ impl BaseTransformImpl for NlclDerain {
                 )
                 .ok();
         }
+        let conversion = if worker.runs_frames() { "gpu" } else { "cpu" };
         gst::info!(
             CAT,
             imp = self,
-            "model {} ({}) on {}",
-            model.info().origin,
+            "model {} ({}) on {}, conversion on the {conversion}",
+            model.origin,
             model
-                .info()
                 .meta(nlcl::onnx::meta::ARCH)
                 .unwrap_or("unknown architecture"),
-            model.info().provider
+            model.provider
         );
         *lock(&self.stats) = Stats {
-            provider: model.info().provider.name(),
+            provider: model.provider.name(),
+            conversion,
             ..Stats::default()
         };
         *lock(&self.timing) = Timing::default();
-        if let Some(fixed) = model.info().fixed_batch
+        if let Some(fixed) = model.fixed_batch
             && fixed != batch_size
         {
             return Err(gst::error_msg!(
@@ -570,23 +652,13 @@ impl BaseTransformImpl for NlclDerain {
                 [
                     "Model '{}' takes batches of exactly {} frames; set batch-size={} or \
                      export it with a dynamic batch",
-                    model.info().origin,
+                    model.origin,
                     fixed,
                     fixed
                 ]
             ));
         }
-        let size_multiple = model.info().size_multiple;
-        let mut models = vec![model];
-        for _ in 1..sessions {
-            models.push(open()?);
-        }
-        let worker = InferenceWorker::spawn_pool(models, "nlclderain-infer").map_err(|e| {
-            gst::error_msg!(
-                gst::CoreError::Failed,
-                ["Could not start the inference threads: {}", e]
-            )
-        })?;
+        let size_multiple = model.size_multiple;
         let in_flight_limit = in_flight_limit(settings.max_in_flight, sessions, batch_size);
         gst::info!(
             CAT,
@@ -733,21 +805,27 @@ impl BaseTransformImpl for NlclDerain {
         {
             self.submit_partial_batch(state)?;
         }
-        let per_frame = 3 * th * tw;
         let batch_size = state.batch_size;
-        let filling = state.filling.get_or_insert_with(|| {
-            let (input, output) = state.pool.pop().unwrap_or_default();
-            Filling {
-                input,
-                output,
-                frames: 0,
-                th,
-                tw,
-            }
+        let format = pixel_format(info.format()).ok_or(gst::FlowError::NotNegotiated)?;
+        let spec = state.worker.runs_frames().then(|| FrameSpec {
+            format,
+            width: info.width() as usize,
+            height: info.height() as usize,
+            matrix: matrix_of(&info),
+        });
+        let packed = match &spec {
+            Some(s) => convert::tight_frame_len(s.format, s.width, s.height)
+                .ok_or(gst::FlowError::NotSupported)?,
+            None => 0,
+        };
+        let filling = state.filling.get_or_insert_with(|| Filling {
+            bufs: state.pool.pop().unwrap_or_default(),
+            frames: 0,
+            th,
+            tw,
+            spec,
         });
         let slot = filling.frames;
-        filling.input.resize((slot + 1) * per_frame, 0.0);
-        let input = &mut filling.input[slot * per_frame..];
         {
             let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(inbuf.as_ref(), &info)
                 .map_err(|_| {
@@ -765,16 +843,37 @@ impl BaseTransformImpl for NlclDerain {
                 gst::FlowError::Error
             })?;
             let view = frame_view(&frame)?;
-            convert::frame_to_tensor(&view, matrix_of(&info), state.size_multiple, input).map_err(
-                |e| {
-                    gst::element_imp_error!(
-                        self,
-                        gst::StreamError::Format,
-                        ["Frame conversion: {}", e]
-                    );
-                    gst::FlowError::Error
-                },
-            )?;
+            let result = if packed > 0 {
+                // GPU frame path: only a copy here, the conversion runs on the GPU.
+                let bytes = &mut filling.bufs.frames_in;
+                bytes.resize((slot + 1) * packed, 0);
+                convert::tight_frame_mut(
+                    format,
+                    view.width,
+                    view.height,
+                    &mut bytes[slot * packed..],
+                )
+                .and_then(|mut dst| convert::copy_frame(&view, &mut dst))
+            } else {
+                let per_frame = 3 * th * tw;
+                let input = &mut filling.bufs.input;
+                input.resize((slot + 1) * per_frame, 0.0);
+                convert::frame_to_tensor(
+                    &view,
+                    matrix_of(&info),
+                    state.size_multiple,
+                    &mut input[slot * per_frame..],
+                )
+                .map(|_| ())
+            };
+            result.map_err(|e| {
+                gst::element_imp_error!(
+                    self,
+                    gst::StreamError::Format,
+                    ["Frame conversion: {}", e]
+                );
+                gst::FlowError::Error
+            })?;
         }
         filling.frames += 1;
         let full = filling.frames >= batch_size;
@@ -782,7 +881,12 @@ impl BaseTransformImpl for NlclDerain {
         state.pending.push_back(Pending {
             buffer: inbuf,
             arrived,
-            work: Some(FrameWork { info, th, tw }),
+            work: Some(FrameWork {
+                info,
+                packed,
+                th,
+                tw,
+            }),
         });
         if full {
             self.submit_partial_batch(state)?;
@@ -1071,7 +1175,7 @@ impl NlclDerain {
             let (frames, th, tw) = state.job_shapes.pop_front().ok_or(gst::FlowError::Error)?;
             if done.tag != state.generation {
                 // Frames discarded by a flush.
-                state.pool.push((done.input, done.output));
+                state.pool.push(JobBuffers::from(done));
                 continue;
             }
             if let Err(msg) = &done.result {
@@ -1080,7 +1184,7 @@ impl NlclDerain {
                     gst::StreamError::Failed,
                     ["Inference failed: {}", msg]
                 );
-                state.pool.push((done.input, done.output));
+                state.pool.push(JobBuffers::from(done));
                 // The job's frames leave with it, so later frames still meet their own results
                 // (a batch's frames are contiguous: pass-through frames submit the batch first).
                 for _ in 0..frames {
@@ -1108,7 +1212,7 @@ impl NlclDerain {
         if c.taken < c.frames {
             state.collected = Some(c);
         } else {
-            state.pool.push((c.done.input, c.done.output));
+            state.pool.push(JobBuffers::from(c.done));
         }
         result.map(Some)
     }
@@ -1129,15 +1233,47 @@ impl NlclDerain {
             );
             return Err(gst::FlowError::Error);
         }
+        let info = &work.info;
+        let format = pixel_format(info.format()).ok_or(gst::FlowError::NotNegotiated)?;
+        let mut buffer = pending.buffer;
+        if work.packed > 0 {
+            // GPU frame path: the result is the finished frame, tightly packed.
+            let size = work.packed;
+            let packed = c
+                .done
+                .frames_out
+                .get(c.taken * size..(c.taken + 1) * size)
+                .ok_or(gst::FlowError::Error)?;
+            let result = {
+                let buf_mut = buffer.make_mut();
+                let mut frame = gst_video::VideoFrameRef::from_buffer_ref_writable(buf_mut, info)
+                    .map_err(|_| gst::FlowError::Error)?;
+                let strides = strides_of(frame.plane_stride())?;
+                let (width, height) = (frame.width() as usize, frame.height() as usize);
+                let [p0, p1, p2, _] = frame.planes_data_mut();
+                let mut out = FrameMut {
+                    format,
+                    width,
+                    height,
+                    planes: [p0, p1, p2],
+                    strides,
+                };
+                convert::tight_frame(format, width, height, packed)
+                    .and_then(|src| convert::copy_frame(&src, &mut out))
+            };
+            result.map_err(|e| {
+                gst::element_imp_error!(self, gst::StreamError::Format, ["Frame copy: {}", e]);
+                gst::FlowError::Error
+            })?;
+            self.record_processed(c, &pending.arrived);
+            return Ok(buffer);
+        }
         let per_frame = 3 * c.th * c.tw;
         let output = c
             .done
             .output
             .get(c.taken * per_frame..(c.taken + 1) * per_frame)
             .ok_or(gst::FlowError::Error)?;
-        let info = &work.info;
-        let format = pixel_format(info.format()).ok_or(gst::FlowError::NotNegotiated)?;
-        let mut buffer = pending.buffer;
         // Only RGBA/BGRA carry real alpha, which the write-back would otherwise overwrite.
         let keep_alpha = matches!(format, PixelFormat::Rgba | PixelFormat::Bgra);
         if keep_alpha {
@@ -1182,6 +1318,11 @@ impl NlclDerain {
             gst::element_imp_error!(self, gst::StreamError::Format, ["Frame conversion: {}", e]);
             gst::FlowError::Error
         })?;
+        self.record_processed(c, &pending.arrived);
+        Ok(buffer)
+    }
+
+    fn record_processed(&self, c: &Collected, arrived: &Instant) {
         let mut stats = lock(&self.stats);
         stats.processed += 1;
         if c.taken == 0
@@ -1190,8 +1331,49 @@ impl NlclDerain {
             // One session run per job, however many frames it holds.
             stats.inference.record(d);
         }
-        stats.latency.record(pending.arrived.elapsed());
-        Ok(buffer)
+        stats.latency.record(arrived.elapsed());
+    }
+
+    /// The GPU frame path's worker, when `execution-provider=cuda` and this build has the
+    /// `cuda` feature. `Ok(None)`: not asked for; `Err(Some(reason))`: asked for but
+    /// unavailable (the caller falls back to CPU conversion).
+    #[allow(unused_variables)]
+    fn open_gpu_worker(
+        &self,
+        settings: &Settings,
+        options: &SessionOptions,
+        sessions: usize,
+    ) -> Result<Option<InferenceWorker>, Option<String>> {
+        if options.provider != nlcl::runtime::Provider::Cuda {
+            return Ok(None);
+        }
+        #[cfg(feature = "cuda")]
+        {
+            // A model file that cannot be read is reported by the CPU-conversion path, which
+            // names the problem precisely.
+            let bytes = if settings.model_file.is_empty() {
+                None
+            } else {
+                Some(std::fs::read(&settings.model_file).map_err(|e| Some(e.to_string()))?)
+            };
+            let mut gpu = Vec::with_capacity(sessions);
+            for _ in 0..sessions {
+                let s = nlcl::cuda::GpuSession::open(
+                    bytes.as_deref(),
+                    &format!("{:?}", settings.model_file),
+                    options,
+                )
+                .map_err(|e| Some(e.to_string()))?;
+                gpu.push(s);
+            }
+            InferenceWorker::spawn_gpu_pool(gpu, "nlclderain-infer")
+                .map(Some)
+                .map_err(|e| Some(e.to_string()))
+        }
+        #[cfg(not(feature = "cuda"))]
+        Err(Some(
+            "this build of the plugin has no `cuda` feature".to_string(),
+        ))
     }
 
     /// Hands a partly filled batch to the worker (nothing to do when none is filling).
@@ -1228,10 +1410,10 @@ impl NlclDerain {
             state.pending.clear();
             state.generation += 1;
             if let Some(f) = state.filling.take() {
-                state.pool.push((f.input, f.output));
+                state.pool.push(f.bufs);
             }
             if let Some(c) = state.collected.take() {
-                state.pool.push((c.done.input, c.done.output));
+                state.pool.push(JobBuffers::from(c.done));
             }
             if discarded > 0 {
                 gst::debug!(CAT, imp = self, "flush discarded {discarded} frames");
@@ -1254,6 +1436,7 @@ impl NlclDerain {
             .field("latency-mean-ms", stats.latency.mean_ms())
             .field("latency-p99-ms", stats.latency.percentile_ms(99.0))
             .field("provider", stats.provider)
+            .field("conversion", stats.conversion)
             .build()
     }
 }
