@@ -387,6 +387,36 @@ pub fn tight_frame_len(format: PixelFormat, width: usize, height: usize) -> Opti
         .map(|(_, _, total)| total)
 }
 
+/// [`PixelFormat::tight_layout`], checked against a buffer of `len` bytes.
+fn checked_tight_layout(
+    format: PixelFormat,
+    width: usize,
+    height: usize,
+    len: usize,
+) -> Result<([usize; 3], [usize; 3], usize), ConvertError> {
+    let (offsets, strides, total) =
+        format
+            .tight_layout(width, height)
+            .ok_or(ConvertError::SizeOverflow {
+                format,
+                width,
+                height,
+            })?;
+    if len < total {
+        return Err(ConvertError::PlaneTooShort {
+            format,
+            plane: 0,
+            plane_name: format.plane_name(0),
+            len,
+            needed: total,
+            rows: height,
+            stride: strides[0],
+            row_bytes: strides[0],
+        });
+    }
+    Ok((offsets, strides, total))
+}
+
 /// A view of a tightly packed frame (see [`tight_frame_len`]) held in `bytes`.
 pub fn tight_frame(
     format: PixelFormat,
@@ -394,24 +424,7 @@ pub fn tight_frame(
     height: usize,
     bytes: &[u8],
 ) -> Result<FrameRef<'_>, ConvertError> {
-    let overflow = ConvertError::SizeOverflow {
-        format,
-        width,
-        height,
-    };
-    let (offsets, strides, total) = format.tight_layout(width, height).ok_or(overflow)?;
-    if bytes.len() < total {
-        return Err(ConvertError::PlaneTooShort {
-            format,
-            plane: 0,
-            plane_name: format.plane_name(0),
-            len: bytes.len(),
-            needed: total,
-            rows: height,
-            stride: strides[0],
-            row_bytes: strides[0],
-        });
-    }
+    let (offsets, strides, total) = checked_tight_layout(format, width, height, bytes.len())?;
     let mut planes: [&[u8]; 3] = [&[], &[], &[]];
     for p in 0..format.n_planes() {
         let end = if p + 1 < format.n_planes() {
@@ -437,24 +450,7 @@ pub fn tight_frame_mut(
     height: usize,
     bytes: &mut [u8],
 ) -> Result<FrameMut<'_>, ConvertError> {
-    let overflow = ConvertError::SizeOverflow {
-        format,
-        width,
-        height,
-    };
-    let (offsets, strides, total) = format.tight_layout(width, height).ok_or(overflow)?;
-    if bytes.len() < total {
-        return Err(ConvertError::PlaneTooShort {
-            format,
-            plane: 0,
-            plane_name: format.plane_name(0),
-            len: bytes.len(),
-            needed: total,
-            rows: height,
-            stride: strides[0],
-            row_bytes: strides[0],
-        });
-    }
+    let (offsets, strides, total) = checked_tight_layout(format, width, height, bytes.len())?;
     let bytes = &mut bytes[..total];
     let planes: [&mut [u8]; 3] = match format.n_planes() {
         1 => [bytes, &mut [], &mut []],

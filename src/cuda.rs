@@ -167,6 +167,17 @@ pub struct FrameShape {
     pub pw: usize,
 }
 
+/// A [`FrameShape`] in the kernels' argument types: all frames' bytes, one frame's bytes,
+/// frame and tensor sizes.
+struct KernelDims {
+    total: usize,
+    fb: i64,
+    w: i32,
+    h: i32,
+    pw: i32,
+    ph: i32,
+}
+
 impl FrameShape {
     /// Bytes of one tightly packed frame.
     pub fn frame_bytes(&self) -> Result<usize, GpuError> {
@@ -174,6 +185,30 @@ impl FrameShape {
             .tight_layout(self.width, self.height)
             .map(|(_, _, total)| total)
             .ok_or_else(|| GpuError::BadInput(format!("{}x{} overflows", self.width, self.height)))
+    }
+
+    /// The shape as the kernels take it, checked.
+    fn kernel_dims(&self) -> Result<KernelDims, GpuError> {
+        self.check()?;
+        let frame_bytes = self.frame_bytes()?;
+        let too_large = || GpuError::BadInput(format!("{self:?} is too large"));
+        // The kernels index pixels with 32-bit ints.
+        for pixels in [
+            self.width.checked_mul(self.height),
+            self.pw.checked_mul(self.ph),
+        ] {
+            if pixels.is_none_or(|p| p > i32::MAX as usize / 4) {
+                return Err(too_large());
+            }
+        }
+        Ok(KernelDims {
+            total: frame_bytes.checked_mul(self.n).ok_or_else(too_large)?,
+            fb: i64::try_from(frame_bytes).map_err(|_| too_large())?,
+            w: to_i32(self.width, "width")?,
+            h: to_i32(self.height, "height")?,
+            pw: to_i32(self.pw, "width")?,
+            ph: to_i32(self.ph, "height")?,
+        })
     }
 
     fn check(&self) -> Result<(), GpuError> {
@@ -253,17 +288,10 @@ impl GpuConverter {
         upsampling: ChromaUpsampling,
         dst: u64,
     ) -> Result<(), GpuError> {
-        shape.check()?;
-        let frame_bytes = shape.frame_bytes()?;
-        if src.len() < frame_bytes * shape.n {
+        let d = shape.kernel_dims()?;
+        if src.len() < d.total {
             return Err(GpuError::BadInput("frame buffer too short".into()));
         }
-        let fb = frame_bytes as i64;
-        let (w, h) = (
-            to_i32(shape.width, "width")?,
-            to_i32(shape.height, "height")?,
-        );
-        let (pw, ph) = (to_i32(shape.pw, "width")?, to_i32(shape.ph, "height")?);
         let cfg = grid(shape.pw * shape.ph, shape.n)?;
         match shape.format.rgb_offsets() {
             Some([r, g, b]) => {
@@ -272,17 +300,17 @@ impl GpuConverter {
                 let scale = 2.0f32 / 255.0;
                 let mut l = self.stream.launch_builder(&self.packed_to_tensor);
                 l.arg(src)
-                    .arg(&fb)
-                    .arg(&w)
-                    .arg(&h)
+                    .arg(&d.fb)
+                    .arg(&d.w)
+                    .arg(&d.h)
                     .arg(&bpp)
                     .arg(&r)
                     .arg(&g)
                     .arg(&b)
                     .arg(&scale)
                     .arg(&dst)
-                    .arg(&pw)
-                    .arg(&ph);
+                    .arg(&d.pw)
+                    .arg(&d.ph);
                 // SAFETY: argument list matches the kernel signature; bounds checked above.
                 unsafe { l.launch(cfg) }.map_err(driver)?;
             }
@@ -292,15 +320,15 @@ impl GpuConverter {
                 let bilinear = i32::from(upsampling == ChromaUpsampling::Bilinear);
                 let mut l = self.stream.launch_builder(&self.yuv420_to_tensor);
                 l.arg(src)
-                    .arg(&fb)
-                    .arg(&w)
-                    .arg(&h)
+                    .arg(&d.fb)
+                    .arg(&d.w)
+                    .arg(&d.h)
                     .arg(&nv12)
                     .arg(&bilinear);
                 for v in &c {
                     l.arg(v);
                 }
-                l.arg(&dst).arg(&pw).arg(&ph);
+                l.arg(&dst).arg(&d.pw).arg(&d.ph);
                 // SAFETY: as above.
                 unsafe { l.launch(cfg) }.map_err(driver)?;
             }
@@ -321,19 +349,10 @@ impl GpuConverter {
         alpha_src: Option<&CudaSlice<u8>>,
         dst: &mut CudaSlice<u8>,
     ) -> Result<(), GpuError> {
-        shape.check()?;
-        let frame_bytes = shape.frame_bytes()?;
-        if dst.len() < frame_bytes * shape.n
-            || alpha_src.is_some_and(|a| a.len() < frame_bytes * shape.n)
-        {
+        let d = shape.kernel_dims()?;
+        if dst.len() < d.total || alpha_src.is_some_and(|a| a.len() < d.total) {
             return Err(GpuError::BadInput("frame buffer too short".into()));
         }
-        let fb = frame_bytes as i64;
-        let (w, h) = (
-            to_i32(shape.width, "width")?,
-            to_i32(shape.height, "height")?,
-        );
-        let (pw, ph) = (to_i32(shape.pw, "width")?, to_i32(shape.ph, "height")?);
         match shape.format.rgb_offsets() {
             Some([r, g, b]) => {
                 let cfg = grid(shape.width * shape.height, shape.n)?;
@@ -347,14 +366,14 @@ impl GpuConverter {
                 let (r, g, b) = (r as i32, g as i32, b as i32);
                 let null: u64 = 0;
                 let mut l = self.stream.launch_builder(&self.tensor_to_packed);
-                l.arg(&src).arg(&pw).arg(&ph).arg(&mut *dst);
+                l.arg(&src).arg(&d.pw).arg(&d.ph).arg(&mut *dst);
                 match alpha_src {
                     Some(a) => l.arg(a),
                     None => l.arg(&null),
                 };
-                l.arg(&fb)
-                    .arg(&w)
-                    .arg(&h)
+                l.arg(&d.fb)
+                    .arg(&d.w)
+                    .arg(&d.h)
                     .arg(&bpp)
                     .arg(&r)
                     .arg(&g)
@@ -369,12 +388,12 @@ impl GpuConverter {
                 let nv12 = i32::from(shape.format == PixelFormat::Nv12);
                 let mut l = self.stream.launch_builder(&self.tensor_to_yuv420);
                 l.arg(&src)
-                    .arg(&pw)
-                    .arg(&ph)
+                    .arg(&d.pw)
+                    .arg(&d.ph)
                     .arg(&mut *dst)
-                    .arg(&fb)
-                    .arg(&w)
-                    .arg(&h)
+                    .arg(&d.fb)
+                    .arg(&d.w)
+                    .arg(&d.h)
                     .arg(&nv12);
                 for v in &c {
                     l.arg(v);

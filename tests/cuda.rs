@@ -59,71 +59,11 @@ fn random_frame(format: PixelFormat, w: usize, h: usize, rng: &mut Rng) -> Vec<u
 }
 
 fn tight_view(format: PixelFormat, w: usize, h: usize, bytes: &[u8]) -> FrameRef<'_> {
-    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
-    match format {
-        PixelFormat::I420 => {
-            let (y, rest) = bytes.split_at(w * h);
-            let (u, v) = rest.split_at(cw * ch);
-            FrameRef {
-                format,
-                width: w,
-                height: h,
-                planes: [y, u, v],
-                strides: [w, cw, cw],
-            }
-        }
-        PixelFormat::Nv12 => {
-            let (y, uv) = bytes.split_at(w * h);
-            FrameRef {
-                format,
-                width: w,
-                height: h,
-                planes: [y, uv, &[]],
-                strides: [w, 2 * cw, 0],
-            }
-        }
-        f => FrameRef {
-            format,
-            width: w,
-            height: h,
-            planes: [bytes, &[], &[]],
-            strides: [w * f.bytes_per_pixel().unwrap_or(3), 0, 0],
-        },
-    }
+    convert::tight_frame(format, w, h, bytes).expect("tight frame")
 }
 
 fn tight_view_mut(format: PixelFormat, w: usize, h: usize, bytes: &mut [u8]) -> FrameMut<'_> {
-    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
-    match format {
-        PixelFormat::I420 => {
-            let (y, rest) = bytes.split_at_mut(w * h);
-            let (u, v) = rest.split_at_mut(cw * ch);
-            FrameMut {
-                format,
-                width: w,
-                height: h,
-                planes: [y, u, v],
-                strides: [w, cw, cw],
-            }
-        }
-        PixelFormat::Nv12 => {
-            let (y, uv) = bytes.split_at_mut(w * h);
-            FrameMut {
-                format,
-                width: w,
-                height: h,
-                planes: [y, uv, &mut []],
-                strides: [w, 2 * cw, 0],
-            }
-        }
-        f => FrameMut {
-            format,
-            width: w,
-            height: h,
-            planes: [bytes, &mut [], &mut []],
-            strides: [w * f.bytes_per_pixel().unwrap_or(3), 0, 0],
-        },
-    }
+    convert::tight_frame_mut(format, w, h, bytes).expect("tight frame")
 }
 
 const SIZES: [(usize, usize); 7] = [

@@ -8,19 +8,6 @@ use gst::prelude::*;
 use nlcl::reference::{Planes, generator_forward};
 use nlcl::spec::BACK_PREFIX;
 
-/// Deterministic pseudo-random bytes.
-fn bytes(n: usize, seed: u32) -> Vec<u8> {
-    let mut s = seed.max(1);
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 17;
-            s ^= s << 5;
-            (s >> 24) as u8
-        })
-        .collect()
-}
-
 /// A harness with synchronous processing (one frame in flight): each push yields its output.
 fn harness_for(model: &std::path::Path, caps: &str) -> gst_check::Harness {
     harness_with(model, caps, 1)

@@ -9,15 +9,7 @@ use gst::prelude::*;
 
 /// Deterministic pseudo-random bytes within limited-range YUV.
 fn yuv_bytes(n: usize, seed: u32) -> Vec<u8> {
-    let mut s = seed.max(1);
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 17;
-            s ^= s << 5;
-            16 + ((s >> 24) as u8) % 220
-        })
-        .collect()
+    bytes(n, seed).into_iter().map(|b| 16 + b % 220).collect()
 }
 
 /// Why the GPU frame path cannot run here, if it cannot.

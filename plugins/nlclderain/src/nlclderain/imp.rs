@@ -1024,6 +1024,29 @@ fn frame_view<'a>(
     })
 }
 
+/// Maps `buffer` (made writable) as a `format` frame of `info` and lets `write` fill it; the
+/// outer error is a mapping failure, the inner one `write`'s.
+fn write_frame(
+    buffer: &mut gst::Buffer,
+    info: &gst_video::VideoInfo,
+    format: PixelFormat,
+    write: impl FnOnce(&mut FrameMut) -> Result<(), convert::ConvertError>,
+) -> Result<Result<(), convert::ConvertError>, gst::FlowError> {
+    let mut frame = gst_video::VideoFrameRef::from_buffer_ref_writable(buffer.make_mut(), info)
+        .map_err(|_| gst::FlowError::Error)?;
+    let strides = strides_of(frame.plane_stride())?;
+    let (width, height) = (frame.width() as usize, frame.height() as usize);
+    let [p0, p1, p2, _] = frame.planes_data_mut();
+    let mut out = FrameMut {
+        format,
+        width,
+        height,
+        planes: [p0, p1, p2],
+        strides,
+    };
+    Ok(write(&mut out))
+}
+
 impl NlclDerain {
     fn model_error(&self, model_file: &str, e: RuntimeError) -> gst::ErrorMessage {
         match e {
@@ -1236,7 +1259,7 @@ impl NlclDerain {
         let info = &work.info;
         let format = pixel_format(info.format()).ok_or(gst::FlowError::NotNegotiated)?;
         let mut buffer = pending.buffer;
-        if work.packed > 0 {
+        let result = if work.packed > 0 {
             // GPU frame path: the result is the finished frame, tightly packed.
             let size = work.packed;
             let packed = c
@@ -1244,75 +1267,46 @@ impl NlclDerain {
                 .frames_out
                 .get(c.taken * size..(c.taken + 1) * size)
                 .ok_or(gst::FlowError::Error)?;
-            let result = {
-                let buf_mut = buffer.make_mut();
-                let mut frame = gst_video::VideoFrameRef::from_buffer_ref_writable(buf_mut, info)
-                    .map_err(|_| gst::FlowError::Error)?;
-                let strides = strides_of(frame.plane_stride())?;
-                let (width, height) = (frame.width() as usize, frame.height() as usize);
-                let [p0, p1, p2, _] = frame.planes_data_mut();
-                let mut out = FrameMut {
+            write_frame(&mut buffer, info, format, |out| {
+                convert::tight_frame(format, out.width, out.height, packed)
+                    .and_then(|src| convert::copy_frame(&src, out))
+            })?
+        } else {
+            let per_frame = 3 * c.th * c.tw;
+            let output = c
+                .done
+                .output
+                .get(c.taken * per_frame..(c.taken + 1) * per_frame)
+                .ok_or(gst::FlowError::Error)?;
+            // Only RGBA/BGRA carry real alpha, which the write-back would otherwise overwrite.
+            let keep_alpha = matches!(format, PixelFormat::Rgba | PixelFormat::Bgra);
+            if keep_alpha {
+                let frame =
+                    gst_video::VideoFrameRef::from_buffer_ref_readable(buffer.as_ref(), info)
+                        .map_err(|_| gst::FlowError::Error)?;
+                state.alpha.clear();
+                state
+                    .alpha
+                    .extend_from_slice(frame.plane_data(0).map_err(|_| gst::FlowError::Error)?);
+            }
+            let alpha = &state.alpha;
+            write_frame(&mut buffer, info, format, |out| {
+                let alpha_view = keep_alpha.then(|| FrameRef {
                     format,
-                    width,
-                    height,
-                    planes: [p0, p1, p2],
-                    strides,
-                };
-                convert::tight_frame(format, width, height, packed)
-                    .and_then(|src| convert::copy_frame(&src, &mut out))
-            };
-            result.map_err(|e| {
-                gst::element_imp_error!(self, gst::StreamError::Format, ["Frame copy: {}", e]);
-                gst::FlowError::Error
-            })?;
-            self.record_processed(c, &pending.arrived);
-            return Ok(buffer);
-        }
-        let per_frame = 3 * c.th * c.tw;
-        let output = c
-            .done
-            .output
-            .get(c.taken * per_frame..(c.taken + 1) * per_frame)
-            .ok_or(gst::FlowError::Error)?;
-        // Only RGBA/BGRA carry real alpha, which the write-back would otherwise overwrite.
-        let keep_alpha = matches!(format, PixelFormat::Rgba | PixelFormat::Bgra);
-        if keep_alpha {
-            let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer.as_ref(), info)
-                .map_err(|_| gst::FlowError::Error)?;
-            state.alpha.clear();
-            state
-                .alpha
-                .extend_from_slice(frame.plane_data(0).map_err(|_| gst::FlowError::Error)?);
-        }
-        let result = {
-            let buf_mut = buffer.make_mut();
-            let mut frame = gst_video::VideoFrameRef::from_buffer_ref_writable(buf_mut, info)
-                .map_err(|_| gst::FlowError::Error)?;
-            let strides = strides_of(frame.plane_stride())?;
-            let (width, height) = (frame.width() as usize, frame.height() as usize);
-            let alpha_view = keep_alpha.then(|| FrameRef {
-                format,
-                width,
-                height,
-                planes: [&state.alpha[..], &[], &[]],
-                strides,
-            });
-            let [p0, p1, p2, _] = frame.planes_data_mut();
-            let mut out = FrameMut {
-                format,
-                width,
-                height,
-                planes: [p0, p1, p2],
-                strides,
-            };
-            convert::tensor_to_frame(
-                output,
-                c.th,
-                c.tw,
-                matrix_of(info),
-                alpha_view.as_ref(),
-                &mut out,
-            )
+                    width: out.width,
+                    height: out.height,
+                    planes: [&alpha[..], &[], &[]],
+                    strides: out.strides,
+                });
+                convert::tensor_to_frame(
+                    output,
+                    c.th,
+                    c.tw,
+                    matrix_of(info),
+                    alpha_view.as_ref(),
+                    out,
+                )
+            })?
         };
         result.map_err(|e| {
             gst::element_imp_error!(self, gst::StreamError::Format, ["Frame conversion: {}", e]);

@@ -117,3 +117,16 @@ pub fn pipeline(launch: &str) -> gst::Pipeline {
         .downcast::<gst::Pipeline>()
         .expect("a pipeline")
 }
+
+/// Deterministic pseudo-random bytes (xorshift).
+pub fn bytes(n: usize, seed: u32) -> Vec<u8> {
+    let mut s = seed.max(1);
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            (s >> 24) as u8
+        })
+        .collect()
+}
