@@ -499,14 +499,22 @@ struct Buffers {
 /// An NLCL model on ONNX Runtime's CUDA provider, fed and drained on the GPU by
 /// [`GpuConverter`] kernels through I/O binding.
 pub struct GpuSession {
-    // Field order is drop order: the session and its bound tensors go before the stream that
-    // ONNX Runtime was told to use.
+    // Field order is drop order: the bound tensors, then the allocator (valid only while its
+    // session lives), then the session, and last the stream ONNX Runtime was told to use.
     buffers: Option<Buffers>,
-    model: Model,
     allocator: Allocator,
+    model: Model,
     converter: GpuConverter,
     /// How 4:2:0 chroma is brought to full resolution (as [`convert::frame_to_tensor_with`]).
     pub upsampling: ChromaUpsampling,
+}
+
+impl Drop for GpuSession {
+    fn drop(&mut self) {
+        // Nothing may still read or write the buffers when they are freed (an error can leave
+        // work queued).
+        let _ = self.converter.stream().synchronize();
+    }
 }
 
 impl std::fmt::Debug for GpuSession {
@@ -567,12 +575,22 @@ impl GpuSession {
         self.model.info()
     }
 
-    /// Makes `self.buffers` fit `shape`, reallocating only when the shape changed.
+    /// Makes `self.buffers` fit `shape`. Buffers for a larger batch of the same frames are
+    /// kept (a partial batch runs as a full one with stale frames after its own, whose results
+    /// are ignored): reallocating would stall every stream and make cuDNN search again.
     fn ensure_buffers(&mut self, shape: FrameShape) -> Result<(), GpuError> {
-        if self.buffers.as_ref().is_some_and(|b| b.shape == shape) {
+        if self.buffers.as_ref().is_some_and(|b| {
+            FrameShape {
+                n: shape.n,
+                ..b.shape
+            } == shape
+                && b.shape.n >= shape.n
+        }) {
             return Ok(());
         }
-        // Free the old set first: at 1080p a batch of buffers is hundreds of MB.
+        // Free the old set first (at 1080p a batch of buffers is hundreds of MB), once nothing
+        // on the stream uses it any more.
+        self.converter.stream().synchronize().map_err(driver)?;
         self.buffers = None;
         let inference = |e: ort::Error| GpuError::Runtime(RuntimeError::Inference(e.to_string()));
         let bytes = shape.frame_bytes()? * shape.n;
@@ -661,9 +679,12 @@ impl GpuSession {
             ph,
             pw,
         };
+        // Checked before anything is allocated (empty or oversized frames).
+        shape.kernel_dims()?;
         let frame_bytes = shape.frame_bytes()?;
         let upsampling = self.upsampling;
-        let has_alpha = format.bytes_per_pixel() == Some(4);
+        // As the element's CPU path: real alpha is kept, padding bytes (RGBx...) become 255.
+        let has_alpha = matches!(format, PixelFormat::Rgba | PixelFormat::Bgra);
 
         let t0 = Instant::now();
         self.ensure_buffers(shape)?;
@@ -687,29 +708,37 @@ impl GpuSession {
         }
         let t1 = Instant::now();
         let stream = Arc::clone(converter.stream());
-        stream
-            .memcpy_htod(&b.pinned_in, &mut b.frames_in)
-            .map_err(driver)?;
-        let input_ptr = b.input.data_ptr_mut() as u64;
-        let output_ptr = b.output.data_ptr() as u64;
-        // SAFETY: both tensors hold n * 3 * ph * pw floats and live in `self.buffers`.
-        unsafe {
-            converter.frames_to_tensor(&b.frames_in, shape, matrix, upsampling, input_ptr)?;
-        }
-        // ONNX Runtime runs on the same stream, after the conversion kernel.
-        model
-            .session_mut()
-            .run_binding(&b.binding)
-            .map_err(|e| RuntimeError::Inference(e.to_string()))?;
-        let alpha = has_alpha.then_some(&b.frames_in);
-        // SAFETY: as above.
-        unsafe {
-            converter.tensor_to_frames(output_ptr, shape, matrix, alpha, &mut b.frames_out)?;
-        }
-        stream
-            .memcpy_dtoh(&b.frames_out, &mut b.pinned_out)
-            .map_err(driver)?;
-        stream.synchronize().map_err(driver)?;
+        let queued = (|| -> Result<(), GpuError> {
+            stream
+                .memcpy_htod(&b.pinned_in, &mut b.frames_in)
+                .map_err(driver)?;
+            let input_ptr = b.input.data_ptr_mut() as u64;
+            let output_ptr = b.output.data_ptr() as u64;
+            // SAFETY: both tensors hold at least n * 3 * ph * pw floats and live in
+            // `self.buffers`; the stream is synchronised before they can be freed.
+            unsafe {
+                converter.frames_to_tensor(&b.frames_in, shape, matrix, upsampling, input_ptr)?;
+            }
+            // ONNX Runtime runs on the same stream, after the conversion kernel.
+            model
+                .session_mut()
+                .run_binding(&b.binding)
+                .map_err(|e| RuntimeError::Inference(e.to_string()))?;
+            let alpha = has_alpha.then_some(&b.frames_in);
+            // SAFETY: as above.
+            unsafe {
+                converter.tensor_to_frames(output_ptr, shape, matrix, alpha, &mut b.frames_out)?;
+            }
+            stream
+                .memcpy_dtoh(&b.frames_out, &mut b.pinned_out)
+                .map_err(driver)?;
+            Ok(())
+        })();
+        // Also after an error: work already queued must finish before the pinned buffers are
+        // written again or freed (cudarc's own tracking is off, see GpuConverter::new).
+        let synced = stream.synchronize().map_err(driver);
+        queued?;
+        synced?;
         let t2 = Instant::now();
         let results = b.pinned_out.as_slice().map_err(driver)?;
         for (frame, chunk) in outputs.iter_mut().zip(results.chunks_exact(frame_bytes)) {

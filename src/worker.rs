@@ -100,7 +100,7 @@ impl LaneSession {
                 let size = tight_frame_len(f, w, h)
                     .filter(|&s| s > 0)
                     .ok_or("frame size overflows")?;
-                let bytes = size * job.n;
+                let bytes = size.checked_mul(job.n).ok_or("batch size overflows")?;
                 if job.frames_in.len() < bytes {
                     return Err(format!(
                         "{} bytes hold fewer than {} {f} {w}x{h} frames",

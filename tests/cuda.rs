@@ -203,6 +203,17 @@ fn rgb_to_format(rgb: &[u8], w: usize, h: usize, format: PixelFormat) -> Vec<u8>
     let mut out = vec![0u8; len];
     let mut view = tight_view_mut(format, w, h, &mut out);
     convert::tensor_to_frame(&t, h, w, ColorMatrix::Bt601, None, &mut view).expect("frame");
+    // A varying fourth byte, so that keeping alpha (and overwriting padding) is checked.
+    if format.bytes_per_pixel() == Some(4) {
+        let a = if matches!(format, PixelFormat::Xrgb | PixelFormat::Xbgr) {
+            0
+        } else {
+            3
+        };
+        for (i, px) in out.chunks_exact_mut(4).enumerate() {
+            px[a] = (i * 7) as u8;
+        }
+    }
     out
 }
 
@@ -218,8 +229,9 @@ fn cpu_derain(model: &mut Model, frame: &FrameRef) -> Vec<u8> {
         .expect("cpu run");
     let mut bytes = vec![0u8; frame.planes.iter().map(|p| p.len()).sum()];
     let mut out = tight_view_mut(frame.format, frame.width, frame.height, &mut bytes);
-    convert::tensor_to_frame(&output, ph, pw, ColorMatrix::Bt601, Some(frame), &mut out)
-        .expect("back");
+    // As the element: real alpha is kept, padding bytes are written as 255.
+    let alpha = matches!(frame.format, PixelFormat::Rgba | PixelFormat::Bgra).then_some(frame);
+    convert::tensor_to_frame(&output, ph, pw, ColorMatrix::Bt601, alpha, &mut out).expect("back");
     bytes
 }
 
@@ -270,6 +282,7 @@ fn gpu_session_matches_the_cpu_path() {
         PixelFormat::I420,
         PixelFormat::Nv12,
         PixelFormat::Rgbx,
+        PixelFormat::Bgra,
         PixelFormat::Bgr,
     ] {
         let bytes = rgb_to_format(&rgb, w, h, format);
@@ -331,6 +344,16 @@ fn gpu_session_matches_the_cpu_path() {
             convert::copy_frame(&src, &mut tight_view_mut(format, w, h, b)).expect("copy");
         }
         assert_eq!(outs[0], outs[1], "{format}: frames of one batch differ");
+        // A partial batch after a full one reuses its buffers and gives the same frame.
+        let mut single = vec![0u8; bytes.len()];
+        gpu_session
+            .derain(
+                &[frame],
+                ColorMatrix::Bt601,
+                &mut [tight_view_mut(format, w, h, &mut single)],
+            )
+            .expect("partial batch");
+        assert_eq!(single, outs[0], "{format}: a partial batch differs");
         let (max, mean, psnr) = compare(&expected, &outs[0]);
         println!("{format}: GPU vs CPU max {max}, mean {mean:.4}, PSNR {psnr:.2} dB");
         assert!(

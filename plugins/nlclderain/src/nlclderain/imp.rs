@@ -237,8 +237,9 @@ impl State {
         // A model with a fixed batch dimension gets every job padded to it.
         let n = match self.worker.info().fixed_batch {
             Some(b) if b > f.frames => {
-                if f.spec.is_some() {
-                    let per_frame = f.bufs.frames_in.len() / f.frames.max(1);
+                if let Some(spec) = f.spec {
+                    let per_frame =
+                        convert::tight_frame_len(spec.format, spec.width, spec.height).unwrap_or(0);
                     f.bufs.frames_in.resize(b * per_frame, 0);
                 } else {
                     f.bufs.input.resize(b * 3 * f.th * f.tw, 0.0);
@@ -796,15 +797,6 @@ impl BaseTransformImpl for NlclDerain {
             info.width() as usize,
             state.size_multiple,
         );
-        // A batch of another size cannot take this frame (caps changes drain first, so this
-        // is only a safeguard).
-        if state
-            .filling
-            .as_ref()
-            .is_some_and(|f| (f.th, f.tw) != (th, tw))
-        {
-            self.submit_partial_batch(state)?;
-        }
         let batch_size = state.batch_size;
         let format = pixel_format(info.format()).ok_or(gst::FlowError::NotNegotiated)?;
         let spec = state.worker.runs_frames().then(|| FrameSpec {
@@ -818,6 +810,16 @@ impl BaseTransformImpl for NlclDerain {
                 .ok_or(gst::FlowError::NotSupported)?,
             None => 0,
         };
+        // A batch of other frames cannot take this one (caps changes drain first, so this is
+        // only a safeguard): another tensor size, or on the GPU path another format, size or
+        // matrix.
+        if state
+            .filling
+            .as_ref()
+            .is_some_and(|f| (f.th, f.tw) != (th, tw) || f.spec != spec)
+        {
+            self.submit_partial_batch(state)?;
+        }
         let filling = state.filling.get_or_insert_with(|| Filling {
             bufs: state.pool.pop().unwrap_or_default(),
             frames: 0,
