@@ -9,8 +9,8 @@
 //! frame.
 //!
 //! A lane runs either an ONNX Runtime session on tensors the caller converted, or (feature
-//! `cuda`) a [`GpuSession`](crate::cuda::GpuSession) on whole frames, which converts them on
-//! the GPU; [`InferenceWorker::runs_frames`] tells which kind of job to send.
+//! `cuda`) a `cuda::GpuSession` on whole frames, which converts them on the GPU;
+//! [`InferenceWorker::runs_frames`] tells which kind of job to send.
 
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
