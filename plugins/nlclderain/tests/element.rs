@@ -8,6 +8,13 @@ use gst::prelude::*;
 use nlcl::reference::{Planes, generator_forward};
 use nlcl::spec::BACK_PREFIX;
 
+/// Pushes `len` pseudo-random bytes (from `seed`) as one frame stamped `pts`.
+fn push_frame(h: &mut gst_check::Harness, len: usize, seed: u32, pts: gst::ClockTime) {
+    let mut b = gst::Buffer::from_slice(bytes(len, seed));
+    b.get_mut().unwrap().set_pts(pts);
+    h.push(b).unwrap();
+}
+
 /// A harness with synchronous processing (one frame in flight): each push yields its output.
 fn harness_for(model: &std::path::Path, caps: &str) -> gst_check::Harness {
     harness_with(model, caps, 1)
@@ -317,11 +324,12 @@ fn frames_in_flight_come_out_in_order_and_eos_drains_them() {
         3,
     );
     for i in 0..5u64 {
-        let mut b = gst::Buffer::from_slice(bytes(16 * 8 * 3, i as u32 + 1));
-        b.get_mut()
-            .unwrap()
-            .set_pts(gst::ClockTime::from_mseconds(i * 33));
-        h.push(b).unwrap();
+        push_frame(
+            &mut h,
+            16 * 8 * 3,
+            i as u32 + 1,
+            gst::ClockTime::from_mseconds(i * 33),
+        );
     }
     // At most three frames are held back; two have been released by the later pushes.
     assert!(h.buffers_in_queue() >= 2, "{} out", h.buffers_in_queue());
@@ -357,11 +365,12 @@ fn flush_discards_frames_in_flight() {
         &[("max-in-flight", 4), ("sessions", 1)],
     );
     for i in 0..3u64 {
-        let mut b = gst::Buffer::from_slice(bytes(w * hgt * 3, 9));
-        b.get_mut()
-            .unwrap()
-            .set_pts(gst::ClockTime::from_mseconds(i * 33));
-        h.push(b).unwrap();
+        push_frame(
+            &mut h,
+            w * hgt * 3,
+            9,
+            gst::ClockTime::from_mseconds(i * 33),
+        );
     }
     let mut before = Vec::new();
     while let Some(b) = h.try_pull() {
@@ -377,11 +386,7 @@ fn flush_discards_frames_in_flight() {
     h.push_event(gst::event::Segment::new(&gst::FormattedSegment::<
         gst::ClockTime,
     >::new()));
-    let mut b = gst::Buffer::from_slice(bytes(w * hgt * 3, 9));
-    b.get_mut()
-        .unwrap()
-        .set_pts(gst::ClockTime::from_seconds(5));
-    h.push(b).unwrap();
+    push_frame(&mut h, w * hgt * 3, 9, gst::ClockTime::from_seconds(5));
     assert!(h.push_event(gst::event::Eos::new()));
     let mut pts = Vec::new();
     while let Some(b) = h.try_pull() {
@@ -403,11 +408,12 @@ fn run_frames(
         props,
     );
     for i in 0..n {
-        let mut b = gst::Buffer::from_slice(bytes(16 * 8 * 3, i as u32 + 100));
-        b.get_mut()
-            .unwrap()
-            .set_pts(gst::ClockTime::from_mseconds(i * 33));
-        h.push(b).unwrap();
+        push_frame(
+            &mut h,
+            16 * 8 * 3,
+            i as u32 + 100,
+            gst::ClockTime::from_mseconds(i * 33),
+        );
     }
     assert!(h.push_event(gst::event::Eos::new()));
     let mut out = Vec::new();
@@ -468,11 +474,7 @@ fn bypass_behind_a_partly_filled_batch_does_not_stall_it() {
         &[("batch-size", 4), ("max-in-flight", 8)],
     );
     let push = |h: &mut gst_check::Harness, i: u64| {
-        let mut b = gst::Buffer::from_slice(bytes(16 * 8 * 3, 3));
-        b.get_mut()
-            .unwrap()
-            .set_pts(gst::ClockTime::from_mseconds(i * 33));
-        h.push(b).unwrap();
+        push_frame(h, 16 * 8 * 3, 3, gst::ClockTime::from_mseconds(i * 33));
     };
     push(&mut h, 0);
     push(&mut h, 1);
@@ -505,11 +507,7 @@ fn flush_discards_a_partly_filled_batch() {
     // Six frames filling a batch of eight: none is submitted, so none can leave before the
     // flush, whatever the timing (a submitted batch could finish and be released early).
     for i in 0..6u64 {
-        let mut b = gst::Buffer::from_slice(bytes(16 * 8 * 3, 9));
-        b.get_mut()
-            .unwrap()
-            .set_pts(gst::ClockTime::from_mseconds(i * 33));
-        h.push(b).unwrap();
+        push_frame(&mut h, 16 * 8 * 3, 9, gst::ClockTime::from_mseconds(i * 33));
     }
     assert_eq!(h.buffers_in_queue(), 0, "all six still inside");
     assert!(h.push_event(gst::event::FlushStart::new()));
@@ -518,11 +516,7 @@ fn flush_discards_a_partly_filled_batch() {
         gst::ClockTime,
     >::new()));
     for s in [5u64, 6] {
-        let mut b = gst::Buffer::from_slice(bytes(16 * 8 * 3, 9));
-        b.get_mut()
-            .unwrap()
-            .set_pts(gst::ClockTime::from_seconds(s));
-        h.push(b).unwrap();
+        push_frame(&mut h, 16 * 8 * 3, 9, gst::ClockTime::from_seconds(s));
     }
     assert!(h.push_event(gst::event::Eos::new()));
     let mut pts = Vec::new();
