@@ -147,6 +147,11 @@ pub fn generator_forward(
         let b = tensor(weights, &format!("{prefix}{}.bias", c.name))?;
         Ok(conv3x3(x, wt, b, c.out_ch))
     };
+    let norm = |t: &mut Planes| {
+        if spec.instance_norm {
+            instance_norm(t);
+        }
+    };
     let x = if s > 1 {
         pixel_unshuffle(input, s)
     } else {
@@ -155,15 +160,15 @@ pub fn generator_forward(
     let mut h = conv(&x, 0)?;
     for b in 0..spec.depth {
         let mut t = conv(&h, 1 + 2 * b)?;
-        instance_norm(&mut t);
+        norm(&mut t);
         relu(&mut t);
         let mut t = conv(&t, 2 + 2 * b)?;
-        instance_norm(&mut t);
+        norm(&mut t);
         add(&mut h, &t);
     }
     let base = 1 + 2 * spec.depth;
     let mut t = conv(&h, base)?;
-    instance_norm(&mut t);
+    norm(&mut t);
     relu(&mut t);
     let t = conv(&t, base + 1)?;
     let mut o = conv(&t, base + 2)?;

@@ -1,7 +1,13 @@
 //! A photographic rain renderer, so that users without rainy footage (and the tests) have a
-//! rainy domain: anti-aliased streaks of varied angle, length, thickness, density and
+//! rainy domain, and the trainer has synthetic pairs (rain rendered on a clean photo, supervised
+//! by that photo): anti-aliased streaks of varied angle, length, thickness, density and
 //! brightness, motion-blurred along their direction, screen-blended over the image with a slight
 //! veiling (the haze of out-of-focus drops).
+//!
+//! [`RainStyle::realistic`] adds what real rainy footage shows and the light style lacks: heavy
+//! rain (several dense layers of long, wide streaks at different depths), rain accumulation (a
+//! veil whose strength follows a depth proxy), out-of-focus drops, streaks that darken bright sky
+//! instead of brightening it, and varied defocus and gamma.
 
 use crate::rng::Rng;
 
@@ -20,6 +26,26 @@ pub struct RainStyle {
     pub veil: (f32, f32),
     /// Probability of a second, differently scaled streak layer (near and far rain).
     pub second_layer: f32,
+    /// Probability that an image gets heavy rain: [`RainStyle::heavy_layers`] dense layers of
+    /// long, Gaussian-thickened streaks at several depths, and an accumulation veil.
+    pub heavy: f32,
+    /// Number of heavy layers (inclusive range).
+    pub heavy_layers: (u32, u32),
+    /// Streaks per pixel of one heavy layer.
+    pub heavy_density: (f32, f32),
+    /// Streak length of the nearest heavy layer, in pixels (farther layers are shorter).
+    pub heavy_length: (f32, f32),
+    /// Strength of the accumulation veil of heavy rain (blend towards the veil colour at the
+    /// farthest point of the depth proxy).
+    pub accumulation: (f32, f32),
+    /// Probability of out-of-focus drops (soft bright discs) on an image.
+    pub drops: f32,
+    /// Probability that streaks over bright regions (sky) darken them instead of brightening.
+    pub dark_on_bright: f32,
+    /// Extra defocus: number of [1 2 1] blur passes of the rain layer (inclusive range).
+    pub blur_passes: (u32, u32),
+    /// Gamma applied to the rain layer's intensity (< 1 fattens faint streaks).
+    pub gamma: (f32, f32),
 }
 
 impl Default for RainStyle {
@@ -31,6 +57,49 @@ impl Default for RainStyle {
             brightness: (0.25, 0.8),
             veil: (0.0, 0.06),
             second_layer: 0.4,
+            heavy: 0.0,
+            heavy_layers: (2, 4),
+            heavy_density: (0.002, 0.008),
+            heavy_length: (15.0, 60.0),
+            accumulation: (0.05, 0.25),
+            drops: 0.0,
+            dark_on_bright: 0.0,
+            blur_passes: (0, 0),
+            gamma: (1.0, 1.0),
+        }
+    }
+}
+
+impl RainStyle {
+    /// The light style above plus heavy rain on half the images, accumulation veils,
+    /// out-of-focus drops, dark streaks on bright sky and varied defocus and gamma: closer to
+    /// real rainy footage (dashcams, CCTV, web photos) than light streaks alone. The trainer's
+    /// synthetic pairs use it by default.
+    pub fn realistic() -> Self {
+        RainStyle {
+            density: (0.0008, 0.008),
+            length: (8.0, 40.0),
+            max_angle: 30.0,
+            brightness: (0.2, 0.85),
+            // A uniform veil alone is indistinguishable from a bright dry frame: keep it faint,
+            // and strong accumulation only where dense streaks show it is raining.
+            veil: (0.0, 0.03),
+            second_layer: 0.5,
+            heavy: 0.5,
+            drops: 0.25,
+            dark_on_bright: 0.25,
+            blur_passes: (0, 3),
+            gamma: (0.7, 1.4),
+            ..RainStyle::default()
+        }
+    }
+
+    /// Looks a style up by name: `light` ([`RainStyle::default`]) or `realistic`.
+    pub fn by_name(name: &str) -> Option<Self> {
+        match name {
+            "light" => Some(RainStyle::default()),
+            "realistic" => Some(RainStyle::realistic()),
+            _ => None,
         }
     }
 }
@@ -97,6 +166,91 @@ fn blur(s: &mut [f32], w: usize, h: usize) {
     }
 }
 
+/// One heavy-rain depth layer: dense straight streaks sharing one angle, thickened and blurred
+/// by `passes` of [1 2 1] (nearer layers are longer, wider and softer), added into `s`.
+fn heavy_layer(
+    s: &mut [f32],
+    w: usize,
+    h: usize,
+    style: &RainStyle,
+    angle: f32,
+    near: f32,
+    rng: &mut Rng,
+) {
+    let mut layer = vec![0f32; w * h];
+    let density = rng.range(style.heavy_density.0, style.heavy_density.1) * (1.5 - near);
+    let len_mean = rng.range(style.heavy_length.0, style.heavy_length.1) * (0.35 + 0.65 * near);
+    let bright = rng.range(0.25, 0.6) * (0.6 + 0.4 * near);
+    let thick = 1 + (near * 2.0 * rng.f32()).round() as usize;
+    let n = (density * (w * h) as f32).round() as usize;
+    for _ in 0..n {
+        let a = angle + rng.normal() * 0.02;
+        let (sa, ca) = a.sin_cos();
+        let len = (len_mean * rng.range(0.7, 1.3)).max(3.0);
+        let b = bright * rng.range(0.5, 1.1);
+        let x0 = rng.range(-len, w as f32 + len);
+        let y0 = rng.range(-len, h as f32);
+        let steps = (len * 1.5) as usize;
+        for t in 0..=steps {
+            let u = t as f32 / steps.max(1) as f32;
+            let v = b * (std::f32::consts::PI * u).sin().max(0.0).sqrt() * 0.5;
+            let (px, py) = (x0 + u * len * sa, y0 + u * len * ca);
+            for k in 0..thick {
+                splat(&mut layer, w, h, px + k as f32 * ca, py - k as f32 * sa, v);
+            }
+        }
+    }
+    // Gaussian-like thickening: more defocus for the nearest layer.
+    for _ in 0..(1 + (near * 2.0).round() as usize) {
+        blur(&mut layer, w, h);
+    }
+    for (a, b) in s.iter_mut().zip(&layer) {
+        *a += b;
+    }
+}
+
+/// A smooth random field in [0, 1] (bilinear interpolation of a coarse random grid): varies the
+/// accumulation veil across the frame like uneven spray and mist.
+fn smooth_field(w: usize, h: usize, cells: usize, rng: &mut Rng) -> Vec<f32> {
+    let (gw, gh) = (cells + 2, cells + 2);
+    let grid: Vec<f32> = (0..gw * gh).map(|_| rng.f32()).collect();
+    let mut out = vec![0f32; w * h];
+    for y in 0..h {
+        let gy = y as f32 / h.max(1) as f32 * cells as f32;
+        let (y0, fy) = (gy.floor() as usize, gy.fract());
+        for x in 0..w {
+            let gx = x as f32 / w.max(1) as f32 * cells as f32;
+            let (x0, fx) = (gx.floor() as usize, gx.fract());
+            let g = |i: usize, j: usize| grid[j * gw + i];
+            let top = g(x0, y0) * (1.0 - fx) + g(x0 + 1, y0) * fx;
+            let bot = g(x0, y0 + 1) * (1.0 - fx) + g(x0 + 1, y0 + 1) * fx;
+            out[y * w + x] = top * (1.0 - fy) + bot * fy;
+        }
+    }
+    out
+}
+
+/// Soft bright discs: raindrops on or near the lens, far out of focus.
+fn drops(s: &mut [f32], w: usize, h: usize, rng: &mut Rng) {
+    let count = 1 + rng.below(6) as usize;
+    for _ in 0..count {
+        let r = rng.range(2.0, (w.min(h) as f32 / 10.0).max(3.0));
+        let (cx, cy) = (rng.range(0.0, w as f32), rng.range(0.0, h as f32));
+        let peak = rng.range(0.08, 0.3);
+        let (x0, x1) = ((cx - r).max(0.0) as usize, ((cx + r) as usize + 1).min(w));
+        let (y0, y1) = ((cy - r).max(0.0) as usize, ((cy + r) as usize + 1).min(h));
+        for y in y0..y1 {
+            for x in x0..x1 {
+                let d = ((x as f32 - cx).powi(2) + (y as f32 - cy).powi(2)).sqrt() / r;
+                if d < 1.0 {
+                    // Flat top with a soft edge, like a defocused highlight.
+                    s[y * w + x] += peak * (1.0 - d.powi(4));
+                }
+            }
+        }
+    }
+}
+
 /// Renders rain over planar RGB `planes` (`3 * h * w`, values in [0, 1]) in place.
 pub fn render_rain(planes: &mut [f32], w: usize, h: usize, style: &RainStyle, rng: &mut Rng) {
     let n = w * h;
@@ -104,22 +258,80 @@ pub fn render_rain(planes: &mut [f32], w: usize, h: usize, style: &RainStyle, rn
         return;
     }
     let mut s = vec![0f32; n];
-    streak_layer(&mut s, w, h, style, 1.0, rng);
-    if rng.chance(style.second_layer) {
-        streak_layer(&mut s, w, h, style, rng.range(0.4, 0.7), rng);
+    let heavy = rng.chance(style.heavy);
+    if heavy {
+        // Far to near: shorter, fainter and sharper far away; one wind direction for all.
+        let angle = rng
+            .range(-style.max_angle * 0.85, style.max_angle * 0.85)
+            .to_radians();
+        let (lo, hi) = style.heavy_layers;
+        let layers = lo + rng.below(u64::from(hi.saturating_sub(lo)) + 1) as u32;
+        for k in 0..layers.max(1) {
+            let near = (k + 1) as f32 / layers.max(1) as f32;
+            heavy_layer(&mut s, w, h, style, angle, near, rng);
+        }
+        if rng.chance(0.5) {
+            streak_layer(&mut s, w, h, style, 1.0, rng);
+        }
+    } else {
+        streak_layer(&mut s, w, h, style, 1.0, rng);
+        if rng.chance(style.second_layer) {
+            streak_layer(&mut s, w, h, style, rng.range(0.4, 0.7), rng);
+        }
+    }
+    if rng.chance(style.drops) {
+        drops(&mut s, w, h, rng);
     }
     blur(&mut s, w, h);
+    let (lo, hi) = style.blur_passes;
+    for _ in 0..lo + rng.below(u64::from(hi.saturating_sub(lo)) + 1) as u32 {
+        blur(&mut s, w, h);
+    }
+    let gamma = rng.range(style.gamma.0, style.gamma.1);
+    if gamma != 1.0 {
+        for v in &mut s {
+            *v = v.max(0.0).powf(gamma);
+        }
+    }
     let veil = rng.range(style.veil.0, style.veil.1);
     let veil_level = rng.range(0.7, 0.9);
+    // Accumulation: the mist of many drops, stronger with distance. Without depth, the depth
+    // proxy is height in the frame (the horizon and sky are far) mixed with a smooth field.
+    let accumulation = if heavy {
+        let a = rng.range(style.accumulation.0, style.accumulation.1);
+        let field = smooth_field(w, h, 3, rng);
+        let tilt = rng.range(0.3, 1.0);
+        Some((a, field, tilt, rng.range(0.7, 1.0)))
+    } else {
+        None
+    };
+    let dark = rng.chance(style.dark_on_bright);
     // Rain is nearly colourless; a slight blue-white tint.
     let tint = [0.97, 0.99, 1.0];
+    let luma: Vec<f32> = (0..n)
+        .map(|i| 0.299 * planes[i] + 0.587 * planes[n + i] + 0.114 * planes[2 * n + i])
+        .collect();
     for c in 0..3 {
         let p = &mut planes[c * n..(c + 1) * n];
-        for (v, &r) in p.iter_mut().zip(&s) {
+        for (i, (v, &r)) in p.iter_mut().zip(&s).enumerate() {
             let r = (r * tint[c]).clamp(0.0, 1.0);
-            // Screen blend: streaks brighten, never darken, and saturate gracefully.
+            // Screen blend: streaks brighten and saturate gracefully. Against bright sky real
+            // streaks read as darker lines: there they partly darken instead.
             let lit = 1.0 - (1.0 - *v) * (1.0 - r);
-            *v = (lit * (1.0 - veil) + veil * veil_level).clamp(0.0, 1.0);
+            let mut out = if dark && luma[i] > 0.7 {
+                let k = ((luma[i] - 0.7) / 0.3).clamp(0.0, 1.0);
+                lit * (1.0 - k) + (*v * (1.0 - 0.6 * r)) * k
+            } else {
+                lit
+            };
+            out = out * (1.0 - veil) + veil * veil_level;
+            if let Some((a, field, tilt, level)) = &accumulation {
+                let far = 1.0 - (i / w) as f32 / h as f32;
+                let d = (tilt * far + (1.0 - tilt) * field[i]).clamp(0.0, 1.0);
+                let t = a * (0.4 + 0.6 * d);
+                out = out * (1.0 - t) + t * level;
+            }
+            *v = out.clamp(0.0, 1.0);
         }
     }
 }

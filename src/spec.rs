@@ -16,6 +16,8 @@
 //! back only, when `global_residual`: clean = rainy - out
 //! ```
 //!
+//! With `instance_norm` off (tag suffix `n`) every InstanceNorm is left out: restoration networks
+//! keep absolute intensities, which per-channel normalisation of each frame throws away.
 //! InstanceNorm has no affine parameters (epsilon [`INSTANCE_NORM_EPS`]); all convolutions
 //! are 3x3, stride 1, zero padding 1, with bias. Tensors are NCHW float32 in [-1, 1].
 
@@ -40,6 +42,9 @@ pub struct ModelSpec {
     /// `back` predicts the rain to subtract (clean = rainy - f(rainy)), so training starts at the
     /// identity. The official layout predicts the clean image directly (false).
     pub global_residual: bool,
+    /// InstanceNorm after the block and tail convolutions (official: true). Off gives the
+    /// normalisation-free variant (tag suffix `n`).
+    pub instance_norm: bool,
 }
 
 impl ModelSpec {
@@ -49,6 +54,7 @@ impl ModelSpec {
         depth: 16,
         unshuffle: 1,
         global_residual: false,
+        instance_norm: true,
     };
 
     /// Channels entering the head convolution (and leaving the out convolution).
@@ -115,7 +121,8 @@ impl ModelSpec {
         per_body_pixel / (self.unshuffle * self.unshuffle)
     }
 
-    /// Compact name such as `w32d16` or `w16d4s2r` (s2 = unshuffle 2, r = global residual).
+    /// Compact name such as `w32d16` or `w16d4s2rn` (s2 = unshuffle 2, r = global residual,
+    /// n = normalisation-free).
     pub fn tag(&self) -> String {
         let mut s = format!("w{}d{}", self.width, self.depth);
         if self.unshuffle > 1 {
@@ -123,6 +130,9 @@ impl ModelSpec {
         }
         if self.global_residual {
             s.push('r');
+        }
+        if !self.instance_norm {
+            s.push('n');
         }
         s
     }
@@ -144,9 +154,11 @@ impl ModelSpec {
             unshuffle = u;
             rest = r;
         }
-        let global_residual = match rest {
-            "" => false,
-            "r" => true,
+        let (global_residual, instance_norm) = match rest {
+            "" => (false, true),
+            "r" => (true, true),
+            "n" => (false, false),
+            "rn" => (true, false),
             _ => return Err(bad()),
         };
         let spec = ModelSpec {
@@ -154,6 +166,7 @@ impl ModelSpec {
             depth,
             unshuffle,
             global_residual,
+            instance_norm,
         };
         spec.validate()?;
         Ok(spec)
@@ -230,6 +243,14 @@ mod tests {
                 depth: 4,
                 unshuffle: 2,
                 global_residual: true,
+                instance_norm: true,
+            },
+            ModelSpec {
+                width: 16,
+                depth: 4,
+                unshuffle: 2,
+                global_residual: true,
+                instance_norm: false,
             },
         ] {
             assert_eq!(ModelSpec::from_tag(&spec.tag()).unwrap(), spec);
@@ -238,6 +259,8 @@ mod tests {
         assert!(ModelSpec::from_tag("x32d16").is_err());
         assert!(ModelSpec::from_tag("w32d16s3").is_err());
         assert!(ModelSpec::from_tag("w32d16q").is_err());
+        assert!(ModelSpec::from_tag("w32d16nr").is_err());
+        assert_eq!(ModelSpec::from_tag("w16d4s2rn").unwrap().tag(), "w16d4s2rn");
     }
 
     #[test]

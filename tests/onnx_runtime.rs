@@ -106,6 +106,19 @@ fn unshuffle_four_matches_reference() {
     check_spec(spec, false, 8, 16);
 }
 
+        instance_norm: true,
+    };
+    check_spec(spec, true, 10, 14);
+}
+
+#[test]
+fn normalisation_free_generator_matches_reference() {
+    let spec = ModelSpec {
+        width: 8,
+        depth: 3,
+        unshuffle: 2,
+        global_residual: true,
+        instance_norm: false,
 /// A width-4, one-block, full-resolution residual generator with random weights (`seed`): its
 /// spec, weights and ONNX bytes.
 fn tiny_residual_model(seed: u64) -> (ModelSpec, Weights, Vec<u8>) {
@@ -117,6 +130,7 @@ fn tiny_residual_model(seed: u64) -> (ModelSpec, Weights, Vec<u8>) {
     };
     let weights = Weights::random_generator(&spec, BACK_PREFIX, seed, 0.5);
     let cfg = ExportConfig {
+        instance_norm: true,
         spec,
         include_rain: false,
         metadata: vec![],
@@ -129,6 +143,7 @@ fn tiny_residual_model(seed: u64) -> (ModelSpec, Weights, Vec<u8>) {
 fn batch_of_two_runs_each_image_independently() {
     let (spec, weights, bytes) = tiny_residual_model(5);
     let mut model = Model::from_bytes(&bytes, "test", &SessionOptions::default()).unwrap();
+        instance_norm: true,
     let (a, b) = (input(6, 7, 1), input(6, 7, 2));
     let mut batch = a.data.clone();
     batch.extend_from_slice(&b.data);
@@ -244,5 +259,6 @@ fn sizes_not_multiple_of_the_stem_are_rejected() {
     let x = vec![0.0; 3 * 5 * 4];
     let mut y = x.clone();
     let err = model.run(&x, 1, 5, 4, &mut y, None).unwrap_err();
+        instance_norm: true,
     assert!(err.to_string().contains("multiple of 2"), "{err}");
 }

@@ -15,6 +15,7 @@ fn tiny_model(dir: &Path) -> PathBuf {
         depth: 1,
         unshuffle: 2,
         global_residual: true,
+        instance_norm: true,
     };
     let weights = Weights::random_generator(&spec, BACK_PREFIX, 3, 1.0);
     let config = ExportConfig {

@@ -17,6 +17,7 @@ fn identity_model(dir: &Path) -> PathBuf {
         depth: 1,
         unshuffle: 2,
         global_residual: true,
+        instance_norm: true,
     };
     let p = dir.join("identity.onnx");
     std::fs::write(&p, nlcl::onnx::identity_model(spec).unwrap()).unwrap();

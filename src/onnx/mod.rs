@@ -289,13 +289,80 @@ pub fn read_metadata(bytes: &[u8]) -> Result<Vec<(String, String)>, OnnxError> {
         .collect())
 }
 
+/// Reads back the generator(s) of a model this writer produced: the architecture (metadata
+/// `nlcl.arch`) and the `back.*` (and, when exported, `rain.*`) weights in the trainer's layout
+/// (the stem's channel permutation undone), so a shipped model can be fine-tuned.
+pub fn read_generators(bytes: &[u8]) -> Result<(ModelSpec, Weights), OnnxError> {
+    let model = ModelProto::decode(bytes).map_err(|e| OnnxError::Decode(e.to_string()))?;
+    let tag = model
+        .metadata_props
+        .iter()
+        .find(|e| e.key == meta::ARCH)
+        .map(|e| e.value.clone())
+        .ok_or_else(|| {
+            OnnxError::Decode(format!(
+                "no {} metadata: the model was not written by nlcl",
+                meta::ARCH
+            ))
+        })?;
+    let spec = ModelSpec::from_tag(&tag)?;
+    let graph = model
+        .graph
+        .ok_or_else(|| OnnxError::Decode("the file holds no graph".into()))?;
+    let s = spec.unshuffle;
+    let mut weights = Weights::new();
+    for t in graph.initializer {
+        if !(t.name.starts_with(BACK_PREFIX) || t.name.starts_with(RAIN_PREFIX)) {
+            continue;
+        }
+        if t.data_type != data_type::FLOAT {
+            return Err(OnnxError::WeightDtype {
+                name: t.name,
+                dtype: format!("ONNX type {}", t.data_type),
+            });
+        }
+        let shape: Vec<usize> = t.dims.iter().map(|&d| d.max(0) as usize).collect();
+        let mut data: Vec<f32> = t
+            .raw_data
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        if s > 1 && t.name.ends_with("head.weight") && shape.len() == 4 {
+            // The writer stored ONNX channel j = the trained channel perm[j]; put them back.
+            let (out_ch, in_ch) = (shape[0], shape[1]);
+            let mut trained = vec![0f32; data.len()];
+            for o in 0..out_ch {
+                for j in 0..in_ch {
+                    let (block, c) = (j / 3, j % 3);
+                    let src = c * s * s + block;
+                    let from = (o * in_ch + j) * 9;
+                    let to = (o * in_ch + src) * 9;
+                    trained[to..to + 9].copy_from_slice(&data[from..from + 9]);
+                }
+            }
+            data = trained;
+        }
+        weights.insert(t.name, shape, data)?;
+    }
+    for conv in spec.convs() {
+        checked(
+            &weights,
+            &format!("{BACK_PREFIX}{}.weight", conv.name),
+            &[conv.out_ch, conv.in_ch, 3, 3],
+        )?;
+    }
+    Ok((spec, weights))
+}
+
 fn build_model(config: &ExportConfig, weights: &Weights) -> Result<ModelProto, OnnxError> {
     let spec = config.spec;
     spec.validate()?;
     let mut g = GraphBuilder::default();
     let w = spec.width;
-    g.constant("in_scale", vec![w], vec![1.0; w]);
-    g.constant("in_bias", vec![w], vec![0.0; w]);
+    if spec.instance_norm {
+        g.constant("in_scale", vec![w], vec![1.0; w]);
+        g.constant("in_bias", vec![w], vec![0.0; w]);
+    }
     g.constant("clip_min", vec![], vec![-1.0]);
     g.constant("clip_max", vec![], vec![1.0]);
 
@@ -517,6 +584,15 @@ impl GraphBuilder {
         )
     }
 
+    /// InstanceNorm when the spec has it; the normalisation-free variant passes `input` on.
+    fn norm(&mut self, spec: &ModelSpec, input: &str) -> String {
+        if spec.instance_norm {
+            self.instance_norm(input)
+        } else {
+            input.to_string()
+        }
+    }
+
     fn relu(&mut self, input: &str) -> String {
         self.node("Relu", &[input], &format!("{input}.relu"), vec![])
     }
@@ -560,10 +636,10 @@ impl GraphBuilder {
                 _ => return Err(SpecError::Invalid("block list too short".into()).into()),
             };
             let t = self.conv(&h, prefix, c1, weights, None)?;
-            let t = self.instance_norm(&t);
+            let t = self.norm(spec, &t);
             let t = self.relu(&t);
             let t = self.conv(&t, prefix, c2, weights, None)?;
-            let t = self.instance_norm(&t);
+            let t = self.norm(spec, &t);
             let name = format!("{prefix}{}.sum", c2.name.trim_end_matches(".conv2"));
             h = self.node("Add", &[&h, &t], &name, vec![]);
         }
@@ -572,7 +648,7 @@ impl GraphBuilder {
             return Err(SpecError::Invalid("tail layout".into()).into());
         };
         let t = self.conv(&h, prefix, t1, weights, None)?;
-        let t = self.instance_norm(&t);
+        let t = self.norm(spec, &t);
         let t = self.relu(&t);
         let t = self.conv(&t, prefix, t2, weights, None)?;
         let mut o = self.conv(&t, prefix, out, weights, None)?;
@@ -617,7 +693,40 @@ mod tests {
             depth: 2,
             unshuffle: 2,
             global_residual: true,
+            instance_norm: true,
         }
+    }
+
+    #[test]
+    fn read_generators_inverts_the_writer() {
+        for unshuffle in [1, 2] {
+            let spec = ModelSpec {
+                width: 4,
+                depth: 2,
+                unshuffle,
+                global_residual: true,
+                instance_norm: false,
+            };
+            let mut w = Weights::random_generator(&spec, BACK_PREFIX, 3, 0.5);
+            w.extend(Weights::random_generator(&spec, RAIN_PREFIX, 4, 0.5));
+            let config = ExportConfig {
+                spec,
+                include_rain: true,
+                metadata: vec![],
+            };
+            let bytes = write_model(&config, &w).unwrap();
+            let (read_spec, read) = read_generators(&bytes).unwrap();
+            assert_eq!(read_spec, spec);
+            let mut names: Vec<&str> = w.names().collect();
+            names.sort_unstable();
+            let mut read_names: Vec<&str> = read.names().collect();
+            read_names.sort_unstable();
+            assert_eq!(names, read_names);
+            for n in names {
+                assert_eq!(w.get(n), read.get(n), "{n} (unshuffle {unshuffle})");
+            }
+        }
+        assert!(read_generators(b"not onnx").is_err());
     }
 
     #[test]

@@ -8,6 +8,8 @@ use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 
 /// Metadata key of the training step a checkpoint was written at.
 pub const META_STEP: &str = "nlcl.step";
+/// Prefix of the moving-average copies of the generator weights (`ema.back.head.weight`, ...).
+pub const EMA_PREFIX: &str = "ema.";
 
 /// A checkpoint could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +49,13 @@ impl Checkpoint {
             .iter()
             .find(|(n, _, _)| n == name)
             .map(|(_, s, v)| (s.as_slice(), v.as_slice()))
+    }
+
+    /// A generator tensor for inference: the exponential moving average of the weights
+    /// (`ema.` + `name`, written by runs with `--ema`) when the checkpoint has one, else `name`.
+    pub fn inference_tensor(&self, name: &str) -> Option<(&[usize], &[f32])> {
+        self.get(&format!("{EMA_PREFIX}{name}"))
+            .or_else(|| self.get(name))
     }
 
     /// Serialises to safetensors bytes.
@@ -96,13 +105,33 @@ impl Checkpoint {
         })
     }
 
-    /// Reads a checkpoint file.
+    /// The generator weights of an ONNX model written by nlcl (`nlcl export`, the shipped
+    /// models), with its architecture: a starting point for fine-tuning.
+    pub fn from_onnx(bytes: &[u8]) -> Result<Self, String> {
+        let (spec, weights) = nlcl::onnx::read_generators(bytes).map_err(|e| e.to_string())?;
+        let tensors = weights
+            .names()
+            .filter_map(|n| weights.get(n).map(|t| (n.to_string(), t.shape.clone(), t.data.clone())))
+            .collect();
+        let metadata = HashMap::from([(nlcl::onnx::meta::ARCH.to_string(), spec.tag())]);
+        Ok(Checkpoint { tensors, metadata })
+    }
+
+    /// Reads a checkpoint file, or the generators of an ONNX model (`.onnx`).
     pub fn load(path: &Path) -> Result<Self, CheckpointError> {
         let bytes = std::fs::read(path).map_err(|source| CheckpointError::Io {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::from_bytes(&bytes).map_err(|reason| CheckpointError::Invalid {
+        let onnx = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("onnx"));
+        let parsed = if onnx {
+            Self::from_onnx(&bytes)
+        } else {
+            Self::from_bytes(&bytes)
+        };
+        parsed.map_err(|reason| CheckpointError::Invalid {
             path: path.to_path_buf(),
             reason,
         })

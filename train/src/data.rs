@@ -69,11 +69,35 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>, skipped: &mut Vec<Skipped>)
     }
 }
 
+/// Reads a hold-out list: one path per line, `folder/file.jpg` or a bare file name (`#` starts a
+/// comment). Files whose paths end with an entry are left out of training (the validation set).
+pub fn read_holdout(path: &Path) -> std::io::Result<Vec<String>> {
+    Ok(std::fs::read_to_string(path)?
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect())
+}
+
+/// True when `path` ends with an entry of the hold-out list (whole path components).
+pub fn held_out(path: &Path, holdout: &[String]) -> bool {
+    holdout.iter().any(|h| path.ends_with(h))
+}
+
 /// Loads every image under `dirs` (recursively; a path may also name one image file).
 /// Images whose longer side exceeds `max_side` are downscaled to it (0 = never), which keeps
 /// memory bounded and brings multi-megapixel web photos nearer the scale of video frames.
 /// Unreadable files are returned in the second list, never a panic.
 pub fn load_images(dirs: &[PathBuf], max_side: u32) -> (ImageSet, Vec<Skipped>) {
+    load_images_except(dirs, max_side, &[])
+}
+
+/// [`load_images`] without the files named in `holdout`.
+pub fn load_images_except(
+    dirs: &[PathBuf],
+    max_side: u32,
+    holdout: &[String],
+) -> (ImageSet, Vec<Skipped>) {
     let mut files = Vec::new();
     let mut skipped = Vec::new();
     for d in dirs {
@@ -88,6 +112,7 @@ pub fn load_images(dirs: &[PathBuf], max_side: u32) -> (ImageSet, Vec<Skipped>) 
             });
         }
     }
+    files.retain(|f| !held_out(f, holdout));
     let mut set = ImageSet::default();
     for f in files {
         match image::open(&f) {
@@ -176,6 +201,18 @@ pub struct Domains {
     pub render_prob: f32,
     /// Rain style of the renderer.
     pub style: RainStyle,
+    /// Fraction of synthetic pairs left dry (clean in, clean out), so the model learns to leave
+    /// rain-free frames alone.
+    pub pair_identity: f32,
+}
+
+/// A batch of synthetic pairs, planar [0, 1]: rain rendered on a clean crop, and that crop.
+#[derive(Debug)]
+pub struct PairBatch {
+    /// Rendered rainy crops (or the clean crop itself for identity samples).
+    pub rainy: Vec<f32>,
+    /// The clean crops.
+    pub clean: Vec<f32>,
 }
 
 impl Domains {
@@ -201,6 +238,23 @@ impl Domains {
             }
         }
         out
+    }
+
+    /// A batch of synthetic pairs from the `--render-rain-on` images (which must not be empty).
+    pub fn pair_batch(&self, batch: usize, crop: u32, rng: &mut Rng) -> PairBatch {
+        let len = batch * 3 * (crop * crop) as usize;
+        let (mut rainy, mut clean) = (Vec::with_capacity(len), Vec::with_capacity(len));
+        for _ in 0..batch {
+            let i = rng.below(self.render_on.len() as u64) as usize;
+            let c = random_crop(&self.render_on.images[i], crop, true, rng);
+            let mut o = c.clone();
+            if !rng.chance(self.pair_identity) {
+                render_rain(&mut o, crop as usize, crop as usize, &self.style, rng);
+            }
+            rainy.extend(o);
+            clean.extend(c);
+        }
+        PairBatch { rainy, clean }
     }
 
     /// A batch of clean-domain crops, planar [0, 1]. Drawn with its own random choices, so it is

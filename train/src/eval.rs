@@ -38,7 +38,7 @@ pub struct EvalArgs {
     pub limit: Option<usize>,
 }
 
-/// Loads the `back` generator of a checkpoint.
+/// Loads the `back` generator of a checkpoint (its moving average when the run kept one).
 pub fn load_back(ck: &Checkpoint, device: Device) -> anyhow::Result<(nn::VarStore, Generator)> {
     let arch = ck
         .metadata
@@ -49,7 +49,7 @@ pub fn load_back(ck: &Checkpoint, device: Device) -> anyhow::Result<(nn::VarStor
     let g = Generator::new(&(vs.root() / "back"), &spec, spec.global_residual);
     for (name, mut var) in vs.variables() {
         let (shape, values) = ck
-            .get(&name)
+            .inference_tensor(&name)
             .with_context(|| format!("checkpoint lacks {name}"))?;
         let shape: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
         let src = Tensor::from_slice(values)

@@ -59,7 +59,7 @@ pub fn checkpoint_path(run: &Path) -> PathBuf {
 }
 
 /// The generator weights (`back.*` and, with `with_rain`, `rain.*`) of a checkpoint, checked
-/// against the spec's conv list.
+/// against the spec's conv list; their moving averages where the run kept them (`--ema`).
 pub fn generator_weights(
     ck: &Checkpoint,
     spec: &ModelSpec,
@@ -74,7 +74,7 @@ pub fn generator_weights(
         for conv in spec.convs() {
             for part in ["weight", "bias"] {
                 let name = format!("{prefix}{}.{part}", conv.name);
-                let Some((shape, data)) = ck.get(&name) else {
+                let Some((shape, data)) = ck.inference_tensor(&name) else {
                     if prefix == RAIN_PREFIX {
                         bail!(
                             "--with-rain: the checkpoint has no rain generator ({name} missing; CUT runs have none)"

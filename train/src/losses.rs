@@ -26,6 +26,15 @@ pub fn colour_shift(b: &Tensor, o: &Tensor) -> Tensor {
         .mean(Kind::Float)
 }
 
+/// Structural term of the synthetic-pair loss: L1 between the horizontal and vertical finite
+/// differences of `b` and `c` (`[N, C, H, W]`), so edges are restored, not only mean intensities.
+pub fn gradient_l1(b: &Tensor, c: &Tensor) -> Tensor {
+    let (h, w) = (b.size()[2], b.size()[3]);
+    let dx = |t: &Tensor| t.narrow(3, 1, w - 1) - t.narrow(3, 0, w - 1);
+    let dy = |t: &Tensor| t.narrow(2, 1, h - 1) - t.narrow(2, 0, h - 1);
+    (dx(b).l1_loss(&dx(c), Reduction::Mean) + dy(b).l1_loss(&dy(c), Reduction::Mean)) * 0.5
+}
+
 /// PatchNCE (CUT): each query `q[n, i]` must pick its key `k[n, i]` (same location of the other
 /// image) among the keys of the other sampled locations of the same image.
 ///

@@ -47,7 +47,8 @@ fn xavier(fan_in: i64, fan_out: i64) -> Init {
 fn conv3x3(p: nn::Path, cin: i64, cout: i64, small: bool) -> nn::Conv2D {
     let fan_in = cin * 9;
     let (ws, bs) = if small {
-        // Global-residual `out` conv: start near zero so `back` starts at the identity.
+        // Start near zero: the global-residual `out` conv (so `back` starts at the identity)
+        // and the last conv of normalisation-free blocks.
         (
             Init::Randn {
                 mean: 0.0,
@@ -95,9 +96,11 @@ impl Generator {
         let blocks = (0..spec.depth)
             .map(|i| {
                 let b = p / "blocks" / i;
+                // Without normalisation each block starts as the identity (its second conv near
+                // zero, as SkipInit / Fixup do), so the activations stay bounded with depth.
                 (
                     conv3x3(&b / "conv1", w, w, false),
-                    conv3x3(&b / "conv2", w, w, false),
+                    conv3x3(&b / "conv2", w, w, !spec.instance_norm),
                 )
             })
             .collect();
@@ -152,9 +155,18 @@ impl Generator {
         feats
     }
 
+    /// InstanceNorm, or nothing for the normalisation-free spec.
+    fn norm(&self, x: Tensor) -> Tensor {
+        if self.spec.instance_norm {
+            instance_norm(&x)
+        } else {
+            x
+        }
+    }
+
     fn block(&self, h: &Tensor, c1: &nn::Conv2D, c2: &nn::Conv2D) -> Tensor {
-        let y = instance_norm(&c1.forward(h)).relu();
-        h + instance_norm(&c2.forward(&y))
+        let y = self.norm(c1.forward(h)).relu();
+        h + self.norm(c2.forward(&y))
     }
 
     /// Forward pass (unclamped). For `back` with the global residual: `x - body(x)`.
@@ -163,7 +175,7 @@ impl Generator {
         for (c1, c2) in &self.blocks {
             h = self.block(&h, c1, c2);
         }
-        let h = instance_norm(&self.tail1.forward(&h)).relu();
+        let h = self.norm(self.tail1.forward(&h)).relu();
         let h = self.tail2.forward(&h);
         let mut y = self.out.forward(&h);
         let s = self.spec.unshuffle as i64;

@@ -10,10 +10,10 @@ use nlcl::spec::ModelSpec;
 use tch::nn::{self, OptimizerConfig};
 use tch::{Device, Kind, Reduction, Tensor};
 
-use crate::checkpoint::{Checkpoint, META_STEP};
-use crate::data::{Domains, ImageSet, Skipped, load_images, to_tensor};
+use crate::checkpoint::{Checkpoint, EMA_PREFIX, META_STEP};
+use crate::data::{Domains, ImageSet, Skipped, load_images_except, read_holdout, to_tensor};
 use crate::device::{DeviceChoice, select_device};
-use crate::losses::{LayerLossForm, colour_shift, layer_supcon, lsgan, patch_nce};
+use crate::losses::{LayerLossForm, colour_shift, gradient_l1, layer_supcon, lsgan, patch_nce};
 use crate::nets::{Discriminator, Generator, Mlp};
 use crate::plot;
 use crate::render::RainStyle;
@@ -48,6 +48,42 @@ pub struct TrainArgs {
     /// Probability that a rainy sample is rendered when real rainy images are also given.
     #[arg(long, default_value_t = 0.5)]
     pub render_prob: f32,
+    /// Rain renderer style: `realistic` (light and heavy rain, accumulation, drops, dark
+    /// streaks) or `light` (the earlier light streaks only).
+    #[arg(long, default_value = "realistic")]
+    pub rain_style: String,
+    /// File listing image names (one per line) to leave out of every training folder: the
+    /// validation set.
+    #[arg(long, value_name = "FILE")]
+    pub holdout: Option<PathBuf>,
+    /// Weight of the synthetic-pair loss (a project addition, 0 = off = pure NLCL): rain is
+    /// rendered on a `--render-rain-on` crop and back(rainy) is supervised with the crop itself,
+    /// L1 plus `--lambda-pair-grad` times an L1 on image gradients.
+    #[arg(long, default_value_t = 0.0)]
+    pub lambda_pair: f64,
+    /// Weight of the gradient (structure) term inside the synthetic-pair loss.
+    #[arg(long, default_value_t = 0.5)]
+    pub lambda_pair_grad: f64,
+    /// Weight of L1(rain(rainy), rainy - clean) on synthetic pairs: supervises the rain layer.
+    #[arg(long, default_value_t = 0.5)]
+    pub lambda_pair_rain: f64,
+    /// Fraction of synthetic pairs left dry (clean in, clean out): teaches "do no harm".
+    #[arg(long, default_value_t = 0.2)]
+    pub pair_identity: f32,
+    /// Synthetic pairs per step (default: --batch).
+    #[arg(long)]
+    pub pair_batch: Option<usize>,
+    /// Crop side of synthetic pairs (default: --crop).
+    #[arg(long)]
+    pub pair_crop: Option<u32>,
+    /// Run NLCL's unpaired losses (GAN, contrastive, reconstruction) every this many steps;
+    /// 0 = never (synthetic-pair supervision alone, needs --lambda-pair).
+    #[arg(long, default_value_t = 1)]
+    pub unpaired_every: u64,
+    /// Keep an exponential moving average of the generator weights with this decay (0 = off,
+    /// e.g. 0.999); export and eval then use the average.
+    #[arg(long, default_value_t = 0.0)]
+    pub ema: f64,
     /// Run folder: checkpoints, options, loss curves and sample sheets go here; an existing run
     /// is resumed from its last checkpoint.
     #[arg(long, value_name = "RUN")]
@@ -65,6 +101,10 @@ pub struct TrainArgs {
     /// Global residual: back(O) = O - f(O), so training starts at the identity.
     #[arg(long)]
     pub residual: bool,
+    /// Normalisation-free generator: no InstanceNorm in the blocks and tail (a project addition;
+    /// restoration networks keep absolute intensities). Architecture tag suffix `n`.
+    #[arg(long)]
+    pub no_norm: bool,
     /// Total optimisation steps (the last half decays the learning rate linearly to 0).
     #[arg(long, default_value_t = 20000)]
     pub steps: u64,
@@ -80,9 +120,10 @@ pub struct TrainArgs {
     /// Random seed (network init, data sampling, rain rendering).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Initialise from this checkpoint (fine-tuning; the step count starts at 0). Ignored when
-    /// the run folder already has a checkpoint to resume.
-    #[arg(long, value_name = "CKPT")]
+    /// Initialise from this checkpoint, or from an ONNX model written by nlcl (fine-tuning; the
+    /// step count starts at 0; its architecture is used). Ignored when the run folder already
+    /// has a checkpoint to resume.
+    #[arg(long, value_name = "CKPT|MODEL.onnx")]
     pub init: Option<PathBuf>,
     /// Compute device.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
@@ -190,6 +231,7 @@ impl TrainArgs {
             depth: self.depth,
             unshuffle: self.unshuffle,
             global_residual: self.residual,
+            instance_norm: !self.no_norm,
         }
     }
 
@@ -208,7 +250,9 @@ impl TrainArgs {
             "mode={} arch={} layer_loss={} location_loss={} sampling={} official_defects={} \
              steps={} crop={} batch={} lr={} seed={} disc_channels={} nce_patches={} \
              layer_patches={}/{} temperature={} window={} patch={} lambda_gan={} \
-             lambda_location={} lambda_layer={} lambda_rec={} lambda_fid={} lambda_idt={} lambda_colour={}",
+             lambda_location={} lambda_layer={} lambda_rec={} lambda_fid={} lambda_idt={} lambda_colour={} \
+             lambda_pair={} lambda_pair_grad={} lambda_pair_rain={} pair_identity={} pair_batch={} \
+             pair_crop={} unpaired_every={} ema={}",
             if self.cut { "cut" } else { "nlcl" },
             spec.tag(),
             on(self.layer_loss_enabled()),
@@ -238,7 +282,35 @@ impl TrainArgs {
             self.lambda_fid,
             self.lambda_idt,
             self.lambda_colour,
+            self.lambda_pair,
+            self.lambda_pair_grad,
+            self.lambda_pair_rain,
+            self.pair_identity,
+            self.pair_batch(),
+            self.pair_crop(),
+            self.unpaired_every,
+            self.ema,
         )
+    }
+
+    /// Synthetic pairs per step.
+    pub fn pair_batch(&self) -> usize {
+        self.pair_batch.unwrap_or(self.batch)
+    }
+
+    /// Crop side of synthetic pairs.
+    pub fn pair_crop(&self) -> u32 {
+        self.pair_crop.unwrap_or(self.crop)
+    }
+
+    /// The rain renderer style the options name.
+    pub fn rain_style(&self) -> anyhow::Result<RainStyle> {
+        RainStyle::by_name(&self.rain_style).with_context(|| {
+            format!(
+                "--rain-style {:?}: expected light or realistic",
+                self.rain_style
+            )
+        })
     }
 
     /// The data recipe as one line.
@@ -250,17 +322,26 @@ impl TrainArgs {
                 .join(",")
         };
         format!(
-            "rainy=[{}] render_rain_on=[{}] render_prob={} clean=[{}] max_side={}",
+            "rainy=[{}] render_rain_on=[{}] render_prob={} rain_style={} clean=[{}] max_side={} holdout={}",
             list(&self.rainy),
             list(&self.render_rain_on),
             self.render_prob,
+            self.rain_style,
             list(&self.clean),
-            self.max_side
+            self.max_side,
+            self.holdout
+                .as_ref()
+                .map_or("none".to_string(), |p| p.display().to_string()),
         )
     }
 
     fn layer_loss_enabled(&self) -> bool {
         !self.cut && !self.no_layer_loss
+    }
+
+    /// True when this step runs NLCL's unpaired losses.
+    fn unpaired_at(&self, step: u64) -> bool {
+        self.unpaired_every > 0 && step.is_multiple_of(self.unpaired_every)
     }
 
     fn sampler(&self) -> SamplerConfig {
@@ -274,8 +355,18 @@ impl TrainArgs {
 }
 
 /// Names of the logged losses, in the order of [`Losses::values`].
-pub const LOSS_NAMES: [&str; 9] = [
-    "d", "gan", "location", "layer", "rec", "fid", "idt", "colour", "total",
+pub const LOSS_NAMES: [&str; 11] = [
+    "d",
+    "gan",
+    "location",
+    "layer",
+    "rec",
+    "fid",
+    "idt",
+    "colour",
+    "pair",
+    "pair_rain",
+    "total",
 ];
 
 /// The losses of one step (0 for disabled terms).
@@ -314,6 +405,8 @@ pub struct Trainer {
     vs_loc: nn::VarStore,
     vs_lb: nn::VarStore,
     vs_lr: nn::VarStore,
+    /// Moving averages of the generator weights (empty without `--ema`).
+    vs_ema: nn::VarStore,
     back: Generator,
     rain: Option<Generator>,
     disc: Discriminator,
@@ -358,6 +451,28 @@ fn validate(args: &TrainArgs) -> anyhow::Result<()> {
     if args.rainy.is_empty() && args.render_rain_on.is_empty() {
         bail!("no rainy domain: give --rainy DIR and/or --render-rain-on DIR");
     }
+    if args.lambda_pair > 0.0 && args.render_rain_on.is_empty() {
+        bail!("--lambda-pair needs --render-rain-on DIR (the clean photos pairs are rendered on)");
+    }
+    if args.unpaired_every == 0 && args.lambda_pair <= 0.0 {
+        bail!("--unpaired-every 0 leaves no loss: give --lambda-pair too");
+    }
+    if args.lambda_pair > 0.0
+        && (args.pair_batch() == 0
+            || args.pair_crop() < 16
+            || !(args.pair_crop() as usize).is_multiple_of(args.unshuffle.max(1)))
+    {
+        bail!(
+            "--pair-batch must be at least 1 and --pair-crop at least 16 and a multiple of --unshuffle"
+        );
+    }
+    if !(0.0..=1.0).contains(&args.pair_identity) {
+        bail!("--pair-identity must be in [0, 1]");
+    }
+    if !(0.0..1.0).contains(&args.ema) {
+        bail!("--ema must be in [0, 1) (0 = off)");
+    }
+    args.rain_style()?;
     if args.crop < 16 {
         bail!("--crop {} is too small (at least 16)", args.crop);
     }
@@ -384,10 +499,11 @@ fn validate(args: &TrainArgs) -> anyhow::Result<()> {
 fn load_domain(
     dirs: &[PathBuf],
     max_side: u32,
+    holdout: &[String],
     what: &str,
     skipped: &mut Vec<Skipped>,
 ) -> anyhow::Result<ImageSet> {
-    let (set, sk) = load_images(dirs, max_side);
+    let (set, sk) = load_images_except(dirs, max_side, holdout);
     for s in &sk {
         eprintln!("skipping {}: {}", s.path.display(), s.reason);
     }
@@ -414,13 +530,22 @@ impl Trainer {
         } else {
             None
         };
-        // On resume the checkpoint's architecture wins: the weights only fit that one.
-        if let Some(arch) = resume.as_ref().and_then(|c| c.metadata.get(META_ARCH)) {
+        let init = match (&resume, &args.init) {
+            (None, Some(p)) => Some(Checkpoint::load(p)?),
+            _ => None,
+        };
+        // The resumed (or initial) checkpoint's architecture wins: the weights only fit that one.
+        let (start, from) = match (&resume, &init) {
+            (Some(c), _) => (Some(c), last.clone()),
+            (None, Some(c)) => (Some(c), args.init.clone().unwrap_or_default()),
+            _ => (None, PathBuf::new()),
+        };
+        if let Some(arch) = start.and_then(|c| c.metadata.get(META_ARCH)) {
             let spec = ModelSpec::from_tag(arch)?;
             if spec != args.spec() {
                 eprintln!(
-                    "resuming {}: using its architecture {spec} instead of {}",
-                    args.out.display(),
+                    "{}: using its architecture {spec} instead of {}",
+                    from.display(),
                     args.spec()
                 );
             }
@@ -428,6 +553,7 @@ impl Trainer {
             args.depth = spec.depth;
             args.unshuffle = spec.unshuffle;
             args.residual = spec.global_residual;
+            args.no_norm = !spec.instance_norm;
         }
         if let Some(d) = resume
             .as_ref()
@@ -448,11 +574,19 @@ impl Trainer {
         tch::manual_seed(args.seed as i64);
 
         let mut skipped = Vec::new();
-        let clean = load_domain(&args.clean, args.max_side, "clean", &mut skipped)?;
-        let rainy = load_domain(&args.rainy, args.max_side, "rainy", &mut skipped)?;
+        let holdout = match &args.holdout {
+            Some(p) => {
+                read_holdout(p).with_context(|| format!("reading --holdout {}", p.display()))?
+            }
+            None => Vec::new(),
+        };
+        let max = args.max_side;
+        let clean = load_domain(&args.clean, max, &holdout, "clean", &mut skipped)?;
+        let rainy = load_domain(&args.rainy, max, &holdout, "rainy", &mut skipped)?;
         let render_on = load_domain(
             &args.render_rain_on,
-            args.max_side,
+            max,
+            &holdout,
             "render-rain-on",
             &mut skipped,
         )?;
@@ -461,7 +595,8 @@ impl Trainer {
             clean,
             render_on,
             render_prob: args.render_prob,
-            style: RainStyle::default(),
+            style: args.rain_style()?,
+            pair_identity: args.pair_identity,
         };
 
         let vs_g = nn::VarStore::new(device);
@@ -469,8 +604,17 @@ impl Trainer {
         let vs_loc = nn::VarStore::new(device);
         let vs_lb = nn::VarStore::new(device);
         let vs_lr = nn::VarStore::new(device);
+        let vs_ema = nn::VarStore::new(device);
         let back = Generator::new(&(vs_g.root() / "back"), &spec, spec.global_residual);
         let rain = (!args.cut).then(|| Generator::new(&(vs_g.root() / "rain"), &spec, false));
+        if args.ema > 0.0 {
+            // Same names under `ema.`; never optimised, only averaged (see `update_ema`).
+            let root = vs_ema.root() / "ema";
+            Generator::new(&(&root / "back"), &spec, spec.global_residual);
+            if !args.cut {
+                Generator::new(&(&root / "rain"), &spec, false);
+            }
+        }
         let disc = Discriminator::new(&(vs_d.root() / "disc"), args.disc_channels);
         let w = spec.width as i64;
         let mlp_loc = back
@@ -524,6 +668,7 @@ impl Trainer {
             vs_loc,
             vs_lb,
             vs_lr,
+            vs_ema,
             back,
             rain,
             disc,
@@ -539,8 +684,12 @@ impl Trainer {
             data,
             args,
         };
+        let ema_saved =
+            |ck: &Checkpoint| ck.get(&format!("{EMA_PREFIX}back.head.weight")).is_some();
+        let mut ema_restored = false;
         if let Some(ck) = resume {
             let n = t.restore(&ck, true)?;
+            ema_restored = ema_saved(&ck);
             t.step = ck.step();
             t.history = plot::read_history(&t.args.out.join("losses.csv"), t.step);
             // A different stream than the first run's, so a resumed run does not replay the
@@ -551,22 +700,49 @@ impl Trainer {
                 last.display(),
                 t.step
             );
-        } else if let Some(init) = &t.args.init.clone() {
-            let ck = Checkpoint::load(init)?;
-            let n = t.restore(&ck, false)?;
+        } else if let (Some(ck), Some(init)) = (&init, &t.args.init.clone()) {
+            let n = t.restore(ck, false)?;
+            ema_restored = ema_saved(ck);
             eprintln!("initialised {n} tensors from {}", init.display());
+        }
+        if !ema_restored {
+            t.update_ema(true);
         }
         Ok(t)
     }
 
-    fn stores(&self) -> [&nn::VarStore; 5] {
+    fn stores(&self) -> [&nn::VarStore; 6] {
         [
             &self.vs_g,
             &self.vs_d,
             &self.vs_loc,
             &self.vs_lb,
             &self.vs_lr,
+            &self.vs_ema,
         ]
+    }
+
+    /// Moves each averaged weight towards its generator weight (warm-up: the decay starts low so
+    /// early averages are not dominated by the random initialisation). `reset` copies instead.
+    fn update_ema(&self, reset: bool) {
+        if self.vs_ema.variables().is_empty() {
+            return;
+        }
+        let step = self.step as f64;
+        let decay = if reset {
+            0.0
+        } else {
+            self.args.ema.min((1.0 + step) / (10.0 + step))
+        };
+        let live = self.vs_g.variables();
+        tch::no_grad(|| {
+            for (name, mut avg) in self.vs_ema.variables() {
+                if let Some(w) = name.strip_prefix(EMA_PREFIX).and_then(|n| live.get(n)) {
+                    let mixed = &avg * decay + w * (1.0 - decay);
+                    avg.copy_(&mixed);
+                }
+            }
+        });
     }
 
     /// Every trained tensor by name (copied to the CPU).
@@ -615,7 +791,10 @@ impl Trainer {
                             var.size()
                         )
                     }
-                    None if strict => bail!("checkpoint lacks tensor {name}"),
+                    // A run that turns on --ema later starts its averages from the weights.
+                    None if strict && !name.starts_with(EMA_PREFIX) => {
+                        bail!("checkpoint lacks tensor {name}")
+                    }
                     _ => {}
                 }
             }
@@ -721,6 +900,76 @@ impl Trainer {
         if let Some(o) = &mut self.opt_lr {
             o.set_lr(lr);
         }
+        let device = self.device;
+        let zero = move || Tensor::zeros([], (Kind::Float, device));
+        let (mut values, unpaired) = if self.args.unpaired_at(self.step) {
+            self.unpaired_losses()
+        } else {
+            ([0.0; LOSS_NAMES.len()], zero())
+        };
+        let (pair, pair_rain) = if self.args.lambda_pair > 0.0 {
+            self.pair_losses()
+        } else {
+            (zero(), zero())
+        };
+        let a = &self.args;
+        let total = unpaired + &pair * a.lambda_pair + &pair_rain * a.lambda_pair_rain;
+        self.opt_g.zero_grad();
+        self.opt_loc.zero_grad();
+        self.opt_lb.zero_grad();
+        if let Some(o) = &mut self.opt_lr {
+            o.zero_grad();
+        }
+        total.backward();
+        self.opt_g.step();
+        if self.args.official_defects {
+            // As the official code does: the location MLP's optimiser is only zeroed, the
+            // image-layer MLP is never stepped and the rain-layer MLP is stepped twice.
+            if let Some(o) = &mut self.opt_lr {
+                o.step();
+                o.step();
+            }
+        } else {
+            // Each MLP optimiser stepped exactly once.
+            self.opt_loc.step();
+            self.opt_lb.step();
+            if let Some(o) = &mut self.opt_lr {
+                o.step();
+            }
+        }
+        self.step += 1;
+        self.update_ema(false);
+        let v = |t: &Tensor| t.double_value(&[]);
+        values[8] = v(&pair);
+        values[9] = v(&pair_rain);
+        values[10] = v(&total);
+        let losses = Losses { values };
+        self.history.push((self.step, losses));
+        losses
+    }
+
+    /// The synthetic-pair losses: L1 + gradient L1 between back(rainy) and the clean crop, and
+    /// L1 between rain(rainy) and the rendered rain (rainy - clean).
+    fn pair_losses(&mut self) -> (Tensor, Tensor) {
+        let (bs, crop) = (self.args.pair_batch(), self.args.pair_crop());
+        let p = self.data.pair_batch(bs, crop, &mut self.rng);
+        let o = to_tensor(&p.rainy, bs, crop).to_device(self.device);
+        let c = to_tensor(&p.clean, bs, crop).to_device(self.device);
+        let b = self.back.forward(&o);
+        let pair =
+            b.l1_loss(&c, Reduction::Mean) + gradient_l1(&b, &c) * self.args.lambda_pair_grad;
+        let rain = match &self.rain {
+            Some(g) if self.args.lambda_pair_rain > 0.0 => {
+                g.forward(&o).l1_loss(&(&o - &c), Reduction::Mean)
+            }
+            _ => Tensor::zeros([], (Kind::Float, self.device)),
+        };
+        (pair, rain)
+    }
+
+    /// NLCL's unpaired losses on a fresh rainy / clean batch (after stepping the
+    /// discriminator): the logged values and their weighted sum for the generators.
+    fn unpaired_losses(&mut self) -> ([f64; LOSS_NAMES.len()], Tensor) {
         let (bs, crop) = (self.args.batch, self.args.crop);
         let o_planes = self.data.rainy_batch(bs, crop, &mut self.rng);
         let y_planes = self.data.clean_batch(bs, crop, &mut self.rng);
@@ -790,46 +1039,24 @@ impl Trainer {
             + &loss_fid * lam_fid
             + &loss_idt * a.lambda_idt
             + &loss_colour * a.lambda_colour;
-        self.opt_g.zero_grad();
-        self.opt_loc.zero_grad();
-        self.opt_lb.zero_grad();
-        if let Some(o) = &mut self.opt_lr {
-            o.zero_grad();
-        }
-        total.backward();
-        self.opt_g.step();
-        if self.args.official_defects {
-            // As the official code does: the location MLP's optimiser is only zeroed, the
-            // image-layer MLP is never stepped and the rain-layer MLP is stepped twice.
-            if let Some(o) = &mut self.opt_lr {
-                o.step();
-                o.step();
-            }
-        } else {
-            // Each MLP optimiser stepped exactly once.
-            self.opt_loc.step();
-            self.opt_lb.step();
-            if let Some(o) = &mut self.opt_lr {
-                o.step();
-            }
-        }
-        self.step += 1;
         let v = |t: &Tensor| t.double_value(&[]);
-        let losses = Losses {
-            values: [
-                v(&loss_d),
-                v(&loss_gan),
-                v(&loss_loc),
-                v(&loss_layer),
-                v(&loss_rec),
-                v(&loss_fid),
-                v(&loss_idt),
-                v(&loss_colour),
-                v(&total),
-            ],
-        };
-        self.history.push((self.step, losses));
-        losses
+        let mut values = [0.0; LOSS_NAMES.len()];
+        for (i, t) in [
+            &loss_d,
+            &loss_gan,
+            &loss_loc,
+            &loss_layer,
+            &loss_rec,
+            &loss_fid,
+            &loss_idt,
+            &loss_colour,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            values[i] = v(t);
+        }
+        (values, total)
     }
 
     /// Writes `last.safetensors`, `state.toml`, `losses.csv`, `losses.png` and `samples.png`.
@@ -928,19 +1155,26 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
         t.args.out.join("options.txt"),
         format!("{}\n{}\n", t.args.options_text(&t.spec), t.args.data_text()),
     )?;
+    // A time-limited run shows time against its limit (its step total may be nominal).
+    let time_limit = t.args.max_minutes.map(|m| (m * 60.0).ceil() as u64);
     let bar = if t.args.no_progress {
         indicatif::ProgressBar::hidden()
     } else {
-        indicatif::ProgressBar::new(total)
+        indicatif::ProgressBar::new(time_limit.unwrap_or(total))
+    };
+    let template = if time_limit.is_some() {
+        "{elapsed_precise} [{bar:30}] {pos}/{len} s, eta {eta} {msg}"
+    } else {
+        "{elapsed_precise} [{bar:30}] {pos}/{len} {per_sec} eta {eta} {msg}"
     };
     bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{elapsed_precise} [{bar:30}] {pos}/{len} {per_sec} eta {eta} {msg}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-        .progress_chars("=> "),
+        indicatif::ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
     );
-    bar.set_position(t.step);
+    if time_limit.is_none() {
+        bar.set_position(t.step);
+    }
     let start = Instant::now();
     let first = t.step;
     let mut stopped_early = false;
@@ -950,9 +1184,18 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
             t.save().ok();
             bail!("non-finite loss at step {}: {}", t.step, l.summary());
         }
-        bar.set_position(t.step);
+        if time_limit.is_some() {
+            bar.set_position(start.elapsed().as_secs());
+        } else {
+            bar.set_position(t.step);
+        }
         if t.step % 10 == 0 {
-            bar.set_message(l.summary());
+            let step = if time_limit.is_some() {
+                format!("step {} ", t.step)
+            } else {
+                String::new()
+            };
+            bar.set_message(format!("{step}{}", l.summary()));
         }
         let out_of_time = t
             .args

@@ -24,6 +24,7 @@ pub const SMALL: ModelSpec = ModelSpec {
     depth: 1,
     unshuffle: 2,
     global_residual: true,
+    instance_norm: true,
 };
 
 /// A full-resolution variant (no size constraint).
@@ -32,6 +33,7 @@ pub const SMALL_FULL_RES: ModelSpec = ModelSpec {
     depth: 1,
     unshuffle: 1,
     global_residual: true,
+    instance_norm: true,
 };
 
 pub fn temp_dir() -> tempfile::TempDir {
