@@ -12,6 +12,7 @@
 //!   ONNX Runtime I/O binding on device memory.
 //! - [`worker`]: inference threads (one session each) that run jobs in order (the element's pipeline).
 //! - [`render`]: a photographic rain renderer, for synthetic rainy data and samples.
+//! - [`family`]: the named models (`lite` built in, `standard`, `full`) and where they are found.
 //!
 //! ## Model-file contract
 //! Input `rainy`, float32 `[N, 3, H, W]` in [-1, 1] (RGB); output `clean` of the same shape and,
@@ -21,6 +22,7 @@
 pub mod convert;
 #[cfg(feature = "cuda")]
 pub mod cuda;
+pub mod family;
 pub mod metrics;
 pub mod onnx;
 pub mod reference;

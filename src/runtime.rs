@@ -45,6 +45,11 @@ pub enum RuntimeError {
     NoDefaultModel,
     #[error("model file {path:?} not found")]
     ModelNotFound { path: PathBuf },
+    #[error("model {name:?} is not installed; looked for {searched}. Run scripts/setup.sh (it installs the named models) or set NLCL_MODEL_DIR", searched = .searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
+    NamedModelNotFound {
+        name: String,
+        searched: Vec<PathBuf>,
+    },
     #[error("model file {path:?} could not be read: {reason}")]
     ModelUnreadable { path: PathBuf, reason: String },
     #[error("model {origin} could not be loaded by ONNX Runtime (corrupt or not ONNX?): {reason}")]
@@ -359,6 +364,15 @@ impl Model {
             Some(bytes) => Self::from_bytes(bytes, "built-in default model", options),
             None => Err(RuntimeError::NoDefaultModel),
         }
+    }
+
+    /// Opens a named model of the family or a model file.
+    pub fn open_source(
+        source: &crate::family::ModelSource,
+        options: &SessionOptions,
+    ) -> Result<Model, RuntimeError> {
+        let (bytes, origin) = source.bytes()?;
+        Self::from_bytes(&bytes, &origin, options)
     }
 
     /// Opens `path`, or the built-in default model when `path` is `None`.

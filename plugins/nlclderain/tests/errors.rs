@@ -74,6 +74,44 @@ fn identity_with_dims(dir: &std::path::Path, dims: [Option<i64>; 4]) -> std::pat
                         .collect(),
                 }),
             }),
+/// Every model of the family runs by name where it is installed; where it is not, the error
+/// names the model, the property and the places looked at.
+#[test]
+fn named_models_run_or_say_where_they_were_looked_for() {
+    init();
+    for name in ["lite", "standard", "full"] {
+        let launch = format!(
+            "videotestsrc num-buffers=3 ! video/x-raw,format=RGB,width=32,height=32 \
+             ! nlclderain name=d model={name} ! fakesink"
+        );
+        let source = nlcl::family::ModelSource::parse(name);
+        match source.bytes() {
+            Ok(_) => {
+                let p = pipeline(&launch);
+                let r = run_to_end(&p);
+                assert!(r.error.is_none(), "{name}: {:?}", r.error);
+                let stats = p.by_name("d").unwrap().property::<gst::Structure>("stats");
+                assert_eq!(stats.get::<u64>("frames-processed").unwrap(), 3, "{name}");
+            }
+            Err(_) => {
+                println!("model {name} is not installed here: checking its error message");
+                let e = error_of(&launch);
+                assert!(e.contains(name) && e.contains("property model"), "{e}");
+                assert!(e.contains(&format!("{name}.onnx")), "{e}");
+            }
+        }
+    }
+}
+
+#[test]
+fn model_file_wins_over_model() {
+    let e = error_of(
+        "videotestsrc num-buffers=3 ! video/x-raw,format=NV12,width=64,height=48 \
+         ! nlclderain model=standard model-file=/nonexistent/model.onnx ! fakesink",
+    );
+    assert!(e.contains("/nonexistent/model.onnx"), "{e}");
+}
+
         }),
         doc_string: String::new(),
     };

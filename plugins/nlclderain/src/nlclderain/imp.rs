@@ -32,11 +32,12 @@ use gst_video::prelude::*;
 use gst_video::subclass::prelude::*;
 
 use nlcl::convert::{self, ColorMatrix, FrameMut, FrameRef, PixelFormat};
+use nlcl::family::ModelSource;
 use nlcl::runtime::{Model, RuntimeError, SessionOptions};
 use nlcl::timing::Latencies;
 use nlcl::worker::{Done, FrameSpec, InferenceWorker, Job};
 
-use super::{ExecutionProvider, LateFrames};
+use super::{ExecutionProvider, LateFrames, NlclModel};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -45,9 +46,6 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
         Some("NLCL deraining filter"),
     )
 });
-
-/// The model compiled into the engine, used when `model-file` is empty.
-const DEFAULT_MODEL: Option<&[u8]> = nlcl::DEFAULT_MODEL;
 
 const DEFAULT_MODEL_FILE: &str = "";
 const DEFAULT_DEVICE_ID: i32 = 0;
@@ -78,6 +76,7 @@ const FORMATS: [gst_video::VideoFormat; 10] = [
 #[derive(Debug, Clone)]
 struct Settings {
     model_file: String,
+    model: NlclModel,
     provider: ExecutionProvider,
     device_id: i32,
     threads: u32,
@@ -91,10 +90,22 @@ struct Settings {
     late_frames: LateFrames,
 }
 
+impl Settings {
+    /// The model to run: `model-file` when set, else the named model.
+    fn model_source(&self) -> ModelSource {
+        if self.model_file.is_empty() {
+            ModelSource::Named(self.model.into())
+        } else {
+            ModelSource::File(self.model_file.clone().into())
+        }
+    }
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Settings {
             model_file: DEFAULT_MODEL_FILE.into(),
+            model: NlclModel::default(),
             provider: ExecutionProvider::default(),
             device_id: DEFAULT_DEVICE_ID,
             threads: DEFAULT_THREADS,
@@ -306,9 +317,17 @@ impl ObjectImpl for NlclDerain {
                     .nick("Model file")
                     .blurb(
                         "ONNX model (NLCL contract: input 'rainy' [N,3,H,W] in [-1,1], output \
-                         'clean'); empty uses the model built into the plugin",
+                         'clean'); empty runs the model named by the model property",
                     )
                     .default_value(Some(DEFAULT_MODEL_FILE))
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("model", NlclModel::Lite)
+                    .nick("Model")
+                    .blurb(
+                        "Model of the family to run when model-file is empty: lite (built in), \
+                         standard or full (installed by the set-up, or found in NLCL_MODEL_DIR)",
+                    )
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecEnum::builder_with_default(
@@ -435,6 +454,7 @@ impl ObjectImpl for NlclDerain {
                     .flatten()
                     .unwrap_or_default();
             }
+            "model" => settings.model = value.get().unwrap_or_default(),
             "execution-provider" => settings.provider = value.get().unwrap_or_default(),
             "device-id" => settings.device_id = value.get().unwrap_or(DEFAULT_DEVICE_ID),
             "threads" => settings.threads = value.get().unwrap_or(DEFAULT_THREADS),
@@ -473,6 +493,7 @@ impl ObjectImpl for NlclDerain {
         let s = || lock(&self.settings);
         match pspec.name() {
             "model-file" => s().model_file.to_value(),
+            "model" => s().model.to_value(),
             "execution-provider" => s().provider.to_value(),
             "device-id" => s().device_id.to_value(),
             "threads" => s().threads.to_value(),
@@ -569,16 +590,14 @@ impl BaseTransformImpl for NlclDerain {
             fp16: settings.fp16,
             ..SessionOptions::default()
         };
+        let source = settings.model_source();
+        // Read once, opened once per session.
+        let (bytes, origin) = source
+            .bytes()
+            .map_err(|e| self.model_error(&settings.model_file, e))?;
         let open = || {
-            if settings.model_file.is_empty() {
-                match DEFAULT_MODEL {
-                    Some(bytes) => Model::from_bytes(bytes, "built-in default model", &options),
-                    None => Err(RuntimeError::NoDefaultModel),
-                }
-            } else {
-                Model::open(&settings.model_file, &options)
-            }
-            .map_err(|e| self.model_error(&settings.model_file, e))
+            Model::from_bytes(&bytes, &origin, &options)
+                .map_err(|e| self.model_error(&settings.model_file, e))
         };
         let spawn_failed = |e: std::io::Error| {
             gst::error_msg!(
@@ -586,10 +605,11 @@ impl BaseTransformImpl for NlclDerain {
                 ["Could not start the inference threads: {}", e]
             )
         };
-        let (worker, gpu_path_failure) = match self.open_gpu_worker(&settings, &options, sessions) {
-            Ok(w) => (w, None),
-            Err(reason) => (None, reason),
-        };
+        let (worker, gpu_path_failure) =
+            match self.open_gpu_worker(&bytes, &origin, &options, sessions) {
+                Ok(w) => (w, None),
+                Err(reason) => (None, reason),
+            };
         let worker = match worker {
             Some(w) => w,
             None => {
@@ -1063,6 +1083,9 @@ impl NlclDerain {
                 gst::ResourceError::OpenRead,
                 ["Model file '{}' could not be read: {}", model_file, e]
             ),
+            RuntimeError::NamedModelNotFound { .. } => {
+                gst::error_msg!(gst::ResourceError::NotFound, ["{} (property model)", e])
+            }
             RuntimeError::NoDefaultModel => gst::error_msg!(
                 gst::ResourceError::NotFound,
                 [
@@ -1336,7 +1359,8 @@ impl NlclDerain {
     #[allow(unused_variables)]
     fn open_gpu_worker(
         &self,
-        settings: &Settings,
+        bytes: &[u8],
+        origin: &str,
         options: &SessionOptions,
         sessions: usize,
     ) -> Result<Option<InferenceWorker>, Option<String>> {
@@ -1345,21 +1369,10 @@ impl NlclDerain {
         }
         #[cfg(feature = "cuda")]
         {
-            // A model file that cannot be read is reported by the CPU-conversion path, which
-            // names the problem precisely.
-            let bytes = if settings.model_file.is_empty() {
-                None
-            } else {
-                Some(std::fs::read(&settings.model_file).map_err(|e| Some(e.to_string()))?)
-            };
             let mut gpu = Vec::with_capacity(sessions);
             for _ in 0..sessions {
-                let s = nlcl::cuda::GpuSession::open(
-                    bytes.as_deref(),
-                    &format!("{:?}", settings.model_file),
-                    options,
-                )
-                .map_err(|e| Some(e.to_string()))?;
+                let s = nlcl::cuda::GpuSession::open(Some(bytes), origin, options)
+                    .map_err(|e| Some(e.to_string()))?;
                 gpu.push(s);
             }
             InferenceWorker::spawn_gpu_pool(gpu, "nlclderain-infer")
@@ -1367,9 +1380,12 @@ impl NlclDerain {
                 .map_err(|e| Some(e.to_string()))
         }
         #[cfg(not(feature = "cuda"))]
-        Err(Some(
-            "this build of the plugin has no `cuda` feature".to_string(),
-        ))
+        {
+            let _ = (bytes, origin, sessions);
+            Err(Some(
+                "this build of the plugin has no `cuda` feature".to_string(),
+            ))
+        }
     }
 
     /// Hands a partly filled batch to the worker (nothing to do when none is filling).

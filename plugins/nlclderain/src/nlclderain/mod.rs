@@ -22,6 +22,33 @@ pub enum ExecutionProvider {
     TensorRt = 2,
 }
 
+/// Which model of the family `nlclderain` runs when `model-file` is empty (property `model`).
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum, Default)]
+#[repr(u32)]
+#[enum_type(name = "GstNlclModel")]
+pub enum NlclModel {
+    /// The CPU-live model built into the plugin.
+    #[default]
+    #[enum_value(name = "lite: built in, live on a CPU", nick = "lite")]
+    Lite = 0,
+    /// Costlier and stronger; installed beside the plugin by the set-up.
+    #[enum_value(name = "standard: stronger, slower CPU model", nick = "standard")]
+    Standard = 1,
+    /// For GPUs; installed beside the plugin by the set-up.
+    #[enum_value(name = "full: the GPU model", nick = "full")]
+    Full = 2,
+}
+
+impl From<NlclModel> for nlcl::family::ModelName {
+    fn from(m: NlclModel) -> Self {
+        match m {
+            NlclModel::Lite => nlcl::family::ModelName::Lite,
+            NlclModel::Standard => nlcl::family::ModelName::Standard,
+            NlclModel::Full => nlcl::family::ModelName::Full,
+        }
+    }
+}
+
 /// What `nlclderain` does with a frame that is already late downstream (property `late-frames`,
 /// effective while `qos` is on).
 #[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum, Default)]
@@ -60,6 +87,7 @@ glib::wrapper! {
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     ExecutionProvider::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     LateFrames::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
+    NlclModel::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     gst::Element::register(
         Some(plugin),
         "nlclderain",
