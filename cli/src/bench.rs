@@ -63,7 +63,7 @@ pub enum Part {
 
 #[derive(clap::Args, Clone, Debug)]
 pub struct BenchArgs {
-    /// ONNX model; the built-in default model when omitted.
+    /// Model: `lite` (built in, the default), `standard`, `full`, or an ONNX file.
     #[arg(long, short = 'm', conflicts_with = "random_arch")]
     pub model: Option<PathBuf>,
     /// Benchmark a model of this architecture with random weights instead (e.g. w16d4s2r).
@@ -908,6 +908,14 @@ fn bar(len: u64, what: &str) -> ProgressBar {
 /// built-in default model's bytes.
 fn model_file(args: &BenchArgs, dir: &Path) -> Result<(PathBuf, String)> {
     if let Some(p) = &args.model {
+        if !p.exists()
+            && let Some(name) = p.to_str().and_then(nlcl::family::ModelName::from_name)
+        {
+            let (bytes, origin) = nlcl::family::ModelSource::Named(name).bytes()?;
+            let path = dir.join(name.file_name());
+            std::fs::write(&path, &bytes)?;
+            return Ok((path, origin));
+        }
         if !p.exists() {
             bail!("model file {} not found", p.display());
         }

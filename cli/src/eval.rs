@@ -19,6 +19,10 @@ pub struct EvalArgs {
     /// Folder of rain-free images: measures do-no-harm, PSNR(model(x), x).
     #[arg(long)]
     pub clean: Option<PathBuf>,
+    /// Folder of consecutive video frames (sorted by name): video steadiness, the mean
+    /// frame-to-frame change of the output against that of the input (repeatable).
+    #[arg(long, value_name = "DIR")]
+    pub frames: Vec<PathBuf>,
     /// Where the per-image CSV and the PNG sheets go.
     #[arg(long, short = 'o', default_value = "nlcl-eval")]
     pub out: PathBuf,
@@ -37,8 +41,8 @@ pub struct PairScores {
 }
 
 pub fn run(args: &EvalArgs) -> Result<()> {
-    if args.pairs.is_none() && args.clean.is_none() {
-        bail!("give --pairs DIR and/or --clean DIR");
+    if args.pairs.is_none() && args.clean.is_none() && args.frames.is_empty() {
+        bail!("give --pairs DIR, --clean DIR and/or --frames DIR");
     }
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
@@ -76,8 +80,71 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             d.shift[2]
         );
     }
+    for dir in &args.frames {
+        let s = eval_frames(&mut model, dir)?;
+        println!(
+            "steadiness {}: mean frame-to-frame change input {:.3}, output {:.3} levels \
+             (output/input {:.3}; below 1 = steadier than the input) over {} frames",
+            dir.display(),
+            s.input,
+            s.output,
+            s.output / s.input.max(1e-9),
+            s.frames
+        );
+    }
     println!("per-image CSV and sheets in {}", args.out.display());
     Ok(())
+}
+
+/// Mean absolute change between consecutive frames (8-bit levels, all channels).
+#[derive(Debug, Clone, Copy)]
+pub struct Steadiness {
+    pub input: f64,
+    pub output: f64,
+    pub frames: usize,
+}
+
+/// Derains a folder of consecutive frames one at a time (as the element does) and compares how
+/// much the output changes from frame to frame with how much the input does: rain flickers, so
+/// a good model's output is steadier than its rainy input, and on dry footage no less steady.
+pub fn eval_frames(model: &mut nlcl::runtime::Model, dir: &Path) -> Result<Steadiness> {
+    let files = images::collect(&[dir.to_path_buf()])?;
+    if files.len() < 2 {
+        bail!("{}: at least two frames are needed", dir.display());
+    }
+    let mean_abs = |a: &[u8], b: &[u8]| {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| f64::from(x.abs_diff(*y)))
+            .sum::<f64>()
+            / a.len().max(1) as f64
+    };
+    let bar = images::progress(files.len() as u64, "steadiness");
+    let (mut prev_in, mut prev_out): (Option<image::RgbImage>, Option<Vec<u8>>) = (None, None);
+    let (mut din, mut dout, mut pairs) = (0.0, 0.0, 0usize);
+    for path in &files {
+        let img = images::load_rgb(path)?;
+        let (w, h) = (img.width() as usize, img.height() as usize);
+        let out = model.derain_rgb8(img.as_raw(), w, h)?;
+        if let (Some(pi), Some(po)) = (&prev_in, &prev_out) {
+            if pi.dimensions() != img.dimensions() {
+                bail!("{}: frames differ in size", path.display());
+            }
+            din += mean_abs(pi.as_raw(), img.as_raw());
+            dout += mean_abs(po, &out);
+            pairs += 1;
+        }
+        prev_in = Some(img);
+        prev_out = Some(out);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let k = pairs as f64;
+    Ok(Steadiness {
+        input: din / k,
+        output: dout / k,
+        frames: files.len(),
+    })
 }
 
 fn pair_dirs(dir: &Path) -> Result<(PathBuf, PathBuf)> {
@@ -166,7 +233,7 @@ pub fn eval_pairs(
         .unwrap_or_else(|| "pairs".into());
     let csv_path = out.join(format!("{tag}.csv"));
     std::fs::write(&csv_path, csv).with_context(|| format!("writing {}", csv_path.display()))?;
-    write_sheet(&sheet_rows_imgs, &out.join(format!("{tag}-sheet.png")))?;
+    images::write_rows(&sheet_rows_imgs, &out.join(format!("{tag}-sheet.png")))?;
     let k = n as f64;
     Ok(PairScores {
         input_psnr: sum.input_psnr / k,
@@ -240,21 +307,4 @@ pub fn eval_clean(model: &mut nlcl::runtime::Model, dir: &Path, out: &Path) -> R
         psnr_rgb: srgb / n,
         shift: shift.map(|s| s / n),
     })
-}
-
-fn write_sheet(rows: &[image::RgbImage], path: &Path) -> Result<()> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let width = rows.iter().map(|r| r.width()).max().unwrap_or(1);
-    let height = rows.iter().map(|r| r.height() + 4).sum::<u32>();
-    let mut sheet = image::RgbImage::from_pixel(width, height, image::Rgb([255, 255, 255]));
-    let mut y = 0;
-    for r in rows {
-        image::imageops::replace(&mut sheet, r, 0, y as i64);
-        y += r.height() + 4;
-    }
-    sheet
-        .save(path)
-        .with_context(|| format!("writing {}", path.display()))
 }

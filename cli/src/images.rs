@@ -57,6 +57,24 @@ pub fn side_by_side(images: &[&RgbImage]) -> RgbImage {
     sheet
 }
 
+/// Writes `rows` stacked top to bottom with a 4-pixel white gap (nothing when empty).
+pub fn write_rows(rows: &[RgbImage], path: &Path) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let width = rows.iter().map(|r| r.width()).max().unwrap_or(1);
+    let height = rows.iter().map(|r| r.height() + 4).sum::<u32>();
+    let mut sheet = RgbImage::from_pixel(width, height, image::Rgb([255, 255, 255]));
+    let mut y = 0;
+    for r in rows {
+        image::imageops::replace(&mut sheet, r, 0, y as i64);
+        y += r.height() + 4;
+    }
+    sheet
+        .save(path)
+        .with_context(|| format!("writing {}", path.display()))
+}
+
 /// A progress bar with rate and ETA.
 pub fn progress(len: u64, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(len);

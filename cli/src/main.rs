@@ -1,17 +1,20 @@
 //! `nlcl`: derain images, evaluate models, show what a model file is.
 //!
-//! Inference commands need only ONNX Runtime; `train` and `export` need the `train` feature
-//! (libtorch).
+//! Inference commands need only ONNX Runtime; `train`, `export` and `adapt` hand training over
+//! to the `nlcl-train` program (libtorch), so this one never needs libtorch to start.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
+mod adapt;
 mod bench;
 mod eval;
 mod images;
+mod trainer;
 
+use nlcl::family::ModelSource;
 use nlcl::runtime::{Model, Provider, SessionOptions};
 
 #[derive(Parser)]
@@ -28,9 +31,10 @@ struct Cli {
 /// Options shared by every command that runs a model.
 #[derive(clap::Args, Clone)]
 pub struct ModelArgs {
-    /// ONNX model; the built-in default model when omitted.
-    #[arg(long, short = 'm')]
-    pub model: Option<PathBuf>,
+    /// Model: `lite` (built in, the default), `standard` or `full` (the model family, see
+    /// models/MODELS.md), or an ONNX file.
+    #[arg(long, short = 'm', value_name = "NAME|FILE")]
+    pub model: Option<String>,
     /// Execution provider: cpu, cuda or tensorrt.
     #[arg(long, default_value = "cpu")]
     pub provider: String,
@@ -50,7 +54,12 @@ impl ModelArgs {
             threads: self.threads,
             ..SessionOptions::default()
         };
-        let model = Model::open_or_default(self.model.as_deref(), &options)?;
+        let source = self
+            .model
+            .as_deref()
+            .map(ModelSource::parse)
+            .unwrap_or_default();
+        let model = Model::open_source(&source, &options)?;
         if let Some(reason) = &model.info().fallback {
             eprintln!("warning: {reason}");
         }
@@ -71,6 +80,17 @@ enum Command {
         /// Also write NAME-side-by-side.png (input | derained).
         #[arg(long)]
         side_by_side: bool,
+        /// More models (names or files) whose results are added as further columns of the
+        /// side-by-side sheets, to compare models on the same footage (repeatable).
+        #[arg(long, value_name = "NAME|FILE")]
+        compare: Vec<String>,
+        /// One contact sheet of every image (a row each: input | derained | --compare ...),
+        /// rows scaled to --sheet-width; PNG or JPEG by extension.
+        #[arg(long, value_name = "FILE")]
+        sheet: Option<PathBuf>,
+        /// Width of the contact sheet's rows in pixels.
+        #[arg(long, default_value_t = 1600)]
+        sheet_width: u32,
         #[command(flatten)]
         model: ModelArgs,
     },
@@ -78,8 +98,9 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Show a model file's architecture, outputs and provenance metadata.
     Info {
-        /// ONNX model; the built-in default model when omitted.
-        model: Option<PathBuf>,
+        /// `lite` (the default), `standard`, `full`, or an ONNX file.
+        #[arg(value_name = "NAME|FILE")]
+        model: Option<String>,
     },
     /// Benchmarks: the element vs the bare session and vs a Python loop, conversion vs memcpy.
     Bench(bench::BenchArgs),
@@ -94,13 +115,35 @@ enum Command {
         /// Seed of the random rain; the same seed gives the same rain.
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Renderer style: `realistic` (light and heavy rain, accumulation veil, drops, dark
+        /// streaks on bright sky) or `light` (light streaks only).
+        #[arg(long, default_value = "realistic")]
+        style: String,
+        /// Write a paired set for `nlcl eval --pairs`: OUT/input/NAME.png (rainy) and
+        /// OUT/target/NAME.png (the original).
+        #[arg(long)]
+        pairs: bool,
+        /// Also write a contact sheet to this PNG: one row per image, original | rendered.
+        #[arg(long, value_name = "PNG")]
+        sheet: Option<PathBuf>,
     },
-    /// Train NLCL generators on unpaired rainy and clean images (needs libtorch).
-    #[cfg(feature = "train")]
-    Train(nlcl_train::TrainArgs),
-    /// Export a training run's generator(s) as an ONNX model.
-    #[cfg(feature = "train")]
-    Export(nlcl_train::ExportArgs),
+    /// Train NLCL generators (runs `nlcl-train train`, which needs libtorch; see its --help).
+    #[command(disable_help_flag = true)]
+    Train {
+        /// Arguments of `nlcl-train train`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+        args: Vec<std::ffi::OsString>,
+    },
+    /// Export a training run as an ONNX model (runs `nlcl-train export`).
+    #[command(disable_help_flag = true)]
+    Export {
+        /// Arguments of `nlcl-train export`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+        args: Vec<std::ffi::OsString>,
+    },
+    /// Fine-tune a model to one camera from its own rainy (and optionally dry) footage, with no
+    /// ground truth (training runs in `nlcl-train`, which needs libtorch).
+    Adapt(adapt::AdaptArgs),
 }
 
 fn main() -> Result<()> {
@@ -110,32 +153,66 @@ fn main() -> Result<()> {
             inputs,
             out,
             side_by_side,
+            compare,
+            sheet,
+            sheet_width,
             model,
-        } => derain(&inputs, &out, side_by_side, &model),
+        } => derain(
+            &inputs,
+            &out,
+            &Sheets {
+                side_by_side,
+                compare,
+                sheet,
+                sheet_width,
+            },
+            &model,
+        ),
         Command::Eval(args) => eval::run(&args),
         Command::Info { model } => info(model.as_deref()),
         Command::Bench(args) => bench::run(&args),
-        Command::RenderRain { inputs, out, seed } => render_rain(&inputs, &out, seed),
-        #[cfg(feature = "train")]
-        Command::Train(args) => nlcl_train::train(&args),
-        #[cfg(feature = "train")]
-        Command::Export(args) => nlcl_train::export(&args),
+        Command::RenderRain {
+            inputs,
+            out,
+            seed,
+            style,
+            pairs,
+            sheet,
+        } => render_rain(&inputs, &out, seed, &style, pairs, sheet.as_deref()),
+        Command::Train { args } => trainer::run(std::iter::once("train".into()).chain(args)),
+        Command::Export { args } => trainer::run(std::iter::once("export".into()).chain(args)),
+        Command::Adapt(args) => adapt::run(&args),
     }
 }
 
-fn derain(
-    inputs: &[PathBuf],
-    out: &Path,
+/// What `nlcl derain` writes besides the derained images.
+struct Sheets {
     side_by_side: bool,
-    model_args: &ModelArgs,
-) -> Result<()> {
+    compare: Vec<String>,
+    sheet: Option<PathBuf>,
+    sheet_width: u32,
+}
+
+fn derain(inputs: &[PathBuf], out: &Path, sheets: &Sheets, model_args: &ModelArgs) -> Result<()> {
     let files = images::collect(inputs)?;
     if files.is_empty() {
         bail!("no PNG or JPEG images found in {inputs:?}");
     }
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let mut model = model_args.open()?;
+    let mut others = sheets
+        .compare
+        .iter()
+        .map(|m| {
+            ModelArgs {
+                model: Some(m.clone()),
+                ..model_args.clone()
+            }
+            .open()
+        })
+        .collect::<Result<Vec<_>>>()?;
     let bar = images::progress(files.len() as u64, "derain");
+    let mut rows = Vec::new();
     let started = std::time::Instant::now();
     let mut failed = 0usize;
     let mut pixels = 0usize;
@@ -159,12 +236,32 @@ fn derain(
             clean_img
                 .save(&dst)
                 .with_context(|| format!("writing {}", dst.display()))?;
-            if side_by_side {
-                let sheet = images::side_by_side(&[&img, &clean_img]);
-                let dst = out.join(format!("{stem}-side-by-side.png"));
-                sheet
-                    .save(&dst)
-                    .with_context(|| format!("writing {}", dst.display()))?;
+            if sheets.side_by_side || sheets.sheet.is_some() {
+                let mut columns = vec![img.clone(), clean_img];
+                for m in &mut others {
+                    let o = m.derain_rgb8(img.as_raw(), w, h)?;
+                    columns.push(
+                        image::RgbImage::from_raw(w as u32, h as u32, o)
+                            .context("output buffer size")?,
+                    );
+                }
+                let row = images::side_by_side(&columns.iter().collect::<Vec<_>>());
+                if sheets.side_by_side {
+                    let dst = out.join(format!("{stem}-side-by-side.png"));
+                    row.save(&dst)
+                        .with_context(|| format!("writing {}", dst.display()))?;
+                }
+                if sheets.sheet.is_some() {
+                    let w = sheets.sheet_width.max(1);
+                    let h = ((row.height() as f64 * w as f64 / row.width() as f64).round() as u32)
+                        .max(1);
+                    rows.push(image::imageops::resize(
+                        &row,
+                        w,
+                        h,
+                        image::imageops::FilterType::Triangle,
+                    ));
+                }
             }
             pixels += w * h;
             Ok(())
@@ -176,6 +273,9 @@ fn derain(
         bar.inc(1);
     }
     bar.finish_and_clear();
+    if let Some(path) = &sheets.sheet {
+        images::write_rows(&rows, path)?;
+    }
     let secs = started.elapsed().as_secs_f64();
     println!(
         "derained {} of {} images ({:.1} Mpixel) in {:.1} s with {} on {}; results in {}{}",
@@ -198,15 +298,32 @@ fn derain(
     Ok(())
 }
 
-fn render_rain(inputs: &[PathBuf], out: &Path, seed: u64) -> Result<()> {
+fn render_rain(
+    inputs: &[PathBuf],
+    out: &Path,
+    seed: u64,
+    style: &str,
+    pairs: bool,
+    sheet: Option<&Path>,
+) -> Result<()> {
     use nlcl::render::{RainStyle, render_rain};
+    let style = RainStyle::by_name(style)
+        .with_context(|| format!("--style {style:?}: expected light or realistic"))?;
     let files = images::collect(inputs)?;
     if files.is_empty() {
         bail!("no PNG or JPEG images found in {inputs:?}");
     }
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let (rainy_dir, target_dir) = if pairs {
+        (out.join("input"), Some(out.join("target")))
+    } else {
+        (out.to_path_buf(), None)
+    };
+    for d in std::iter::once(&rainy_dir).chain(&target_dir) {
+        std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+    }
     let mut rng = nlcl::rng::Rng::new(seed);
-    let style = RainStyle::default();
+    let mut written = std::collections::HashSet::new();
+    let mut rows = Vec::new();
     for file in &files {
         let img = images::load_rgb(file)?;
         let (w, h) = (img.width() as usize, img.height() as usize);
@@ -228,10 +345,37 @@ fn render_rain(inputs: &[PathBuf], out: &Path, seed: u64) -> Result<()> {
             .file_stem()
             .map(|s| s.to_string_lossy().to_string())
             .unwrap_or_default();
-        let dst = out.join(format!("{stem}.png"));
+        // Inputs from different folders may share a name: never let one overwrite another.
+        let mut name = format!("{stem}.png");
+        if !written.insert(name.clone()) {
+            let parent = file
+                .parent()
+                .and_then(|p| p.file_name())
+                .map(|p| p.to_string_lossy().to_string())
+                .unwrap_or_default();
+            name = format!("{parent}_{stem}.png");
+            if !written.insert(name.clone()) {
+                bail!(
+                    "two inputs would both be written as {name}: {}",
+                    file.display()
+                );
+            }
+        }
+        let dst = rainy_dir.join(&name);
         rainy
             .save(&dst)
             .with_context(|| format!("writing {}", dst.display()))?;
+        if let Some(t) = &target_dir {
+            let dst = t.join(&name);
+            img.save(&dst)
+                .with_context(|| format!("writing {}", dst.display()))?;
+        }
+        if sheet.is_some() {
+            rows.push(images::side_by_side(&[&img, &rainy]));
+        }
+    }
+    if let Some(path) = sheet {
+        images::write_rows(&rows, path)?;
     }
     println!(
         "rendered rain on {} images into {}",
@@ -241,19 +385,9 @@ fn render_rain(inputs: &[PathBuf], out: &Path, seed: u64) -> Result<()> {
     Ok(())
 }
 
-fn info(path: Option<&Path>) -> Result<()> {
-    let (origin, bytes) = match path {
-        Some(p) => (
-            p.display().to_string(),
-            std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
-        ),
-        None => (
-            "built-in default model".to_string(),
-            nlcl::DEFAULT_MODEL
-                .context("this build has no built-in default model")?
-                .to_vec(),
-        ),
-    };
+fn info(model: Option<&str>) -> Result<()> {
+    let source = model.map(ModelSource::parse).unwrap_or_default();
+    let (bytes, origin) = source.bytes()?;
     let metadata =
         nlcl::onnx::read_metadata(&bytes).with_context(|| format!("reading {origin}"))?;
     println!("model: {origin} ({:.1} KiB)", bytes.len() as f64 / 1024.0);
@@ -261,11 +395,12 @@ fn info(path: Option<&Path>) -> Result<()> {
         && let Ok(spec) = nlcl::ModelSpec::from_tag(tag)
     {
         println!(
-            "architecture: {tag} (width {}, depth {}, unshuffle {}, global residual {}), {} parameters per generator, {:.1} kMAC per pixel",
+            "architecture: {tag} (width {}, depth {}, unshuffle {}, global residual {}, instance norm {}), {} parameters per generator, {:.1} kMAC per pixel",
             spec.width,
             spec.depth,
             spec.unshuffle,
             spec.global_residual,
+            spec.instance_norm,
             spec.parameter_count(),
             spec.macs_per_pixel() as f64 / 1e3
         );

@@ -1,0 +1,140 @@
+//! `nlcl adapt` end to end on footage the test makes itself: a short H.264 video (frames sampled
+//! through GStreamer), starting from the built-in `lite` model. Training runs in the
+//! `nlcl-train` program, which `cargo test --workspace` builds next to `nlcl` (and which needs
+//! libtorch on the library path: `source scripts/torch-env.sh`, as scripts/test.sh does).
+
+use std::path::Path;
+use std::process::Command;
+
+fn nlcl() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_nlcl"))
+}
+
+fn output_of(cmd: &mut Command) -> (bool, String) {
+    let out = cmd.output().expect("running nlcl");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// 40 frames of 96x64 H.264 in MP4, made with GStreamer's own elements.
+fn make_video(path: &Path) {
+    let status = Command::new("gst-launch-1.0")
+        .args([
+            "-q",
+            "videotestsrc",
+            "num-buffers=40",
+            "pattern=ball",
+            "!",
+            "video/x-raw,width=96,height=64,framerate=20/1",
+            "!",
+            "x264enc",
+            "!",
+            "mp4mux",
+            "!",
+            "filesink",
+        ])
+        .arg(format!("location={}", path.display()))
+        .status()
+        .expect("gst-launch-1.0 (scripts/setup.sh installs it)");
+    assert!(status.success(), "could not make the test video");
+}
+
+#[test]
+fn adapt_samples_video_frames_trains_resumes_and_exports() {
+    let trainer = Path::new(env!("CARGO_BIN_EXE_nlcl")).with_file_name("nlcl-train");
+    assert!(
+        trainer.is_file(),
+        "{} is missing: build the workspace (cargo test --workspace builds it)",
+        trainer.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let video = dir.path().join("rainy.mp4");
+    make_video(&video);
+    let out = dir.path().join("camera.onnx");
+    let adapt = || {
+        let mut c = nlcl();
+        c.args(["adapt", "--model", "lite", "--rainy"])
+            .arg(&video)
+            .args([
+                "--minutes",
+                "0.05",
+                "--frame-rate",
+                "10",
+                "--max-frames",
+                "6",
+            ])
+            .arg("-o")
+            .arg(&out)
+            .env("OMP_NUM_THREADS", "1");
+        c
+    };
+    let (ok, text) = output_of(&mut adapt());
+    assert!(ok, "{text}");
+    let frames = dir.path().join("camera-run/frames/rainy/00-000");
+    let n = std::fs::read_dir(&frames).unwrap().count();
+    assert!((1..=6).contains(&n), "{n} frames in {}", frames.display());
+    // Without dry footage the model's own outputs are the clean side.
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("camera-run/frames/pseudo-clean"))
+            .unwrap()
+            .count(),
+        n
+    );
+    assert!(out.is_file(), "{text}");
+    let (ok, info) = output_of(nlcl().arg("info").arg(&out));
+    assert!(ok && info.contains("w16d4s2r"), "{info}");
+
+    // A second run resumes from the first one's checkpoint instead of starting again.
+    let (ok, text) = output_of(&mut adapt());
+    assert!(ok, "{text}");
+    assert!(text.contains("resumed"), "{text}");
+
+    // The adapted model derains.
+    let img = image::RgbImage::from_fn(40, 30, |x, y| {
+        image::Rgb([(x * 6) as u8, (y * 8) as u8, 90])
+    });
+    let src = dir.path().join("frame.png");
+    img.save(&src).unwrap();
+    let (ok, text) = output_of(
+        nlcl()
+            .arg("derain")
+            .arg(&src)
+            .arg("-o")
+            .arg(dir.path().join("derained"))
+            .arg("-m")
+            .arg(&out),
+    );
+    assert!(ok, "{text}");
+}
+
+#[test]
+fn adapt_refuses_missing_footage_and_non_nlcl_models() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, text) = output_of(
+        nlcl()
+            .args(["adapt", "--rainy", "/nonexistent/rain.mp4", "-o"])
+            .arg(dir.path().join("m.onnx")),
+    );
+    assert!(!ok);
+    assert!(text.contains("/nonexistent/rain.mp4"), "{text}");
+
+    let img = dir.path().join("a.png");
+    image::RgbImage::new(32, 32).save(&img).unwrap();
+    let bogus = dir.path().join("bogus.onnx");
+    std::fs::write(&bogus, b"not a model").unwrap();
+    let (ok, text) = output_of(
+        nlcl()
+            .args(["adapt", "--model"])
+            .arg(&bogus)
+            .arg("--rainy")
+            .arg(&img)
+            .arg("-o")
+            .arg(dir.path().join("m.onnx")),
+    );
+    assert!(!ok);
+    assert!(text.contains("bogus.onnx"), "{text}");
+}
