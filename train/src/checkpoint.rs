@@ -111,7 +111,11 @@ impl Checkpoint {
         let (spec, weights) = nlcl::onnx::read_generators(bytes).map_err(|e| e.to_string())?;
         let tensors = weights
             .names()
-            .filter_map(|n| weights.get(n).map(|t| (n.to_string(), t.shape.clone(), t.data.clone())))
+            .filter_map(|n| {
+                weights
+                    .get(n)
+                    .map(|t| (n.to_string(), t.shape.clone(), t.data.clone()))
+            })
             .collect();
         let metadata = HashMap::from([(nlcl::onnx::meta::ARCH.to_string(), spec.tag())]);
         Ok(Checkpoint { tensors, metadata })
