@@ -8,7 +8,7 @@ cd "$ROOT"
 # shellcheck source=torch-env.sh
 source scripts/torch-env.sh
 D="${NLCL_DATA:-../shared/data}"
-cargo build --release -p nlcl-cli --features train
+cargo build --release -p nlcl-cli -p nlcl-train
 runs=(full nolayer noloc cut)
 # The step a run's last.safetensors holds.
 last_step() { sed -n 's/^step = \([0-9][0-9]*\)$/\1/p' "models/runs/ablation-$1/state.toml"; }

@@ -3,6 +3,8 @@
 #   - GStreamer 1.22 development packages, tools and plugins;
 #   - ONNX Runtime's shared library from the pinned PyPI `onnxruntime` wheel, installed as
 #     /usr/local/lib/libonnxruntime.so so the plugin finds it with no environment variable;
+#   - the named models `standard` and `full` (models/*.onnx) into /usr/local/share/nlcl/models,
+#     where the element's `model` property and `nlcl --model NAME` find them (`lite` is built in);
 #   - libtorch for the trainer (scripts/setup-train.sh), unless --no-train.
 set -euo pipefail
 
@@ -12,7 +14,7 @@ WITH_TRAIN=1
 for arg in "$@"; do
   case "$arg" in
     --no-train) WITH_TRAIN=0 ;;
-    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option $arg" >&2; exit 2 ;;
   esac
 done
@@ -55,6 +57,16 @@ if [ ! -f "$LIB" ]; then
 else
   echo "==> ONNX Runtime ${ORT_VERSION} already in /usr/local/lib"
 fi
+
+MODEL_DIR=/usr/local/share/nlcl/models
+for name in standard full; do
+  src="$ROOT/models/$name.onnx"
+  [ -f "$src" ] || continue
+  if ! cmp -s "$src" "$MODEL_DIR/$name.onnx" 2>/dev/null; then
+    echo "==> installing model $name into $MODEL_DIR"
+    $SUDO install -D -m 0644 "$src" "$MODEL_DIR/$name.onnx"
+  fi
+done
 
 if [ "$WITH_TRAIN" -eq 1 ] && [ -x "$ROOT/scripts/setup-train.sh" ]; then
   "$ROOT/scripts/setup-train.sh"

@@ -15,11 +15,12 @@ cd "$ROOT"
 # shellcheck source=torch-env.sh
 source scripts/torch-env.sh
 D="${NLCL_DATA:-../shared/data}"
-cargo build --release -p nlcl-cli --features train
+cargo build --release -p nlcl-cli -p nlcl-train
 common=(--rainy "$D/real_rain/SIRR_real" "$D/real_rain_video/NTURain_rb2" "$D/real_rain_video/J4RNet_practical"
   --render-rain-on "$D/clean/Kodak24" "$D/clean/skimage"
   --clean "$D/clean/Kodak24" "$D/clean/skimage"
   --width 24 --depth 6 --unshuffle 2 --residual --crop 128 --batch 1 --disc-channels 32 --lambda-idt 1
+  --rain-style light
   --checkpoint-every 500 --keep-checkpoints --steps "${STEPS:-6000}" --device "${DEVICE:-auto}")
 for run in full:"" nolayer:--no-layer-loss noloc:--no-location-loss cut:--cut; do
   name=${run%%:*} flag=${run#*:}

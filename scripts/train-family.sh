@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Trains (or resumes) one model of the family and exports it:
+#   MODEL=lite      w16d4s2r  -> models/default.onnx (the model built into the plugin)
+#   MODEL=standard  w24d5s2r  -> models/standard.onnx
+#   MODEL=full      w32d8s2r  -> models/full.onnx
+# Recipe (models/MODELS.md, "Recipe"): synthetic pairs rendered on the clean photos with the
+# realistic renderer (L1 + gradient L1, 30 % dry pairs), NLCL's unpaired losses on real rainy
+# images every UNPAIRED_EVERY-th step (default 0 = off: at full weight they cancel most of the effect, see the ablation), a moving average of the weights;
+# the validation photos of models/validation.txt are held out. The run folder is
+# models/runs/family-MODEL; rerunning resumes it (MINUTES limits one sitting, default none).
+# NLCL_DATA points at the data folder (default ../shared/data); THREADS sets libtorch's threads
+# (default 1). Extra arguments go to `nlcl train`.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+# shellcheck source=torch-env.sh
+source scripts/torch-env.sh
+D="${NLCL_DATA:-../shared/data}"
+NAME="${MODEL:-lite}"
+case "$NAME" in
+  lite) arch=(--width 16 --depth 4); out=models/default.onnx; steps=60000 ;;
+  standard) arch=(--width 24 --depth 5); out=models/standard.onnx; steps=30000 ;;
+  full) arch=(--width 32 --depth 8); out=models/full.onnx; steps=15000 ;;
+  *) echo "MODEL must be lite, standard or full, not $NAME" >&2; exit 2 ;;
+esac
+[ "${SKIP_BUILD:-0}" = 1 ] || cargo build --release -p nlcl-cli -p nlcl-train
+run="models/runs/family-$NAME"
+limit=()
+[ -n "${MINUTES:-}" ] && limit=(--max-minutes "$MINUTES")
+OMP_NUM_THREADS="${THREADS:-1}" target/release/nlcl train \
+  --render-rain-on "$D/clean_more" "$D/clean/skimage" --clean "$D/clean_more" "$D/clean/skimage" \
+  --rainy "$D/real_rain/SIRR_real" "$D/real_rain_video/NTURain_rb2" "$D/real_rain_video/J4RNet_practical" \
+  --holdout models/validation.txt \
+  "${arch[@]}" --unshuffle 2 --residual --disc-channels 32 --crop 128 --batch 1 \
+  --lambda-pair 1 --pair-batch 8 --pair-crop 96 --pair-identity 0.3 --lambda-pair-rain 0 \
+  --unpaired-every "${UNPAIRED_EVERY:-0}" --lambda-idt 1 --ema 0.999 \
+  --steps "${STEPS:-$steps}" --checkpoint-every 1000 --keep-checkpoints --no-progress \
+  --out "$run" "${limit[@]}" "$@"
+target/release/nlcl export "$run" -o "$out"
