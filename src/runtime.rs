@@ -66,6 +66,28 @@ pub enum RuntimeError {
     Inference(String),
 }
 
+/// Intra-op threads per core beyond which more threads only add contention.
+pub const THREADS_PER_CORE_LIMIT: usize = 4;
+
+/// `requested` intra-op threads (0 = ONNX Runtime's choice, kept) bounded to
+/// [`THREADS_PER_CORE_LIMIT`] per core of this machine: 1,024 threads stalled a 2-core machine
+/// for over a minute. The message says what was lowered, for the caller to show.
+pub fn bound_threads(requested: usize) -> (usize, Option<String>) {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let limit = THREADS_PER_CORE_LIMIT * cores;
+    if requested > limit {
+        (
+            limit,
+            Some(format!(
+                "threads {requested} lowered to {limit} ({THREADS_PER_CORE_LIMIT} per core on \
+                 this {cores}-core machine; more only add contention)"
+            )),
+        )
+    } else {
+        (requested, None)
+    }
+}
+
 /// Where the network runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Provider {
@@ -675,6 +697,16 @@ fn validate(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn thread_counts_are_bounded_by_the_cores() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(bound_threads(0), (0, None));
+        assert_eq!(bound_threads(1), (1, None));
+        let (n, msg) = bound_threads(1024);
+        assert_eq!(n, THREADS_PER_CORE_LIMIT * cores);
+        assert!(msg.unwrap().contains("1024"));
+    }
 
     #[test]
     fn explicit_path_is_the_only_candidate() {

@@ -48,10 +48,14 @@ pub struct ModelArgs {
 
 impl ModelArgs {
     pub fn open(&self) -> Result<Model> {
+        let (threads, lowered) = nlcl::runtime::bound_threads(self.threads);
+        if let Some(msg) = lowered {
+            eprintln!("warning: {msg} (--threads)");
+        }
         let options = SessionOptions {
             provider: Provider::from_name(&self.provider)?,
             device_id: self.device_id,
-            threads: self.threads,
+            threads,
             ..SessionOptions::default()
         };
         let source = self

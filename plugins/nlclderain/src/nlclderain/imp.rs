@@ -445,6 +445,19 @@ impl ObjectImpl for NlclDerain {
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        // READY-only properties take effect at the next start: refuse a change while running,
+        // so the property keeps reporting what runs instead of silently deferring it.
+        if pspec.flags().contains(gst::PARAM_FLAG_MUTABLE_READY)
+            && self.obj().current_state() > gst::State::Ready
+        {
+            let msg = format!(
+                "property {} can only be changed in the NULL or READY state; the running value \
+                 is kept (stop the pipeline, set it, then start again)",
+                pspec.name()
+            );
+            self.post_warning(&msg);
+            return;
+        }
         let mut settings = lock(&self.settings);
         match pspec.name() {
             "model-file" => {
@@ -566,6 +579,9 @@ impl BaseTransformImpl for NlclDerain {
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = lock(&self.settings).clone();
         let provider: nlcl::runtime::Provider = settings.provider.into();
+        if let (_, Some(msg)) = nlcl::runtime::bound_threads(settings.threads as usize) {
+            self.post_warning(&format!("{msg} (property threads)"));
+        }
         let total_threads = total_threads(settings.threads);
         let batch_size = settings.batch_size.max(1) as usize;
         let sessions = session_count(
@@ -628,25 +644,10 @@ impl BaseTransformImpl for NlclDerain {
                 "CUDA frame path unavailable ({reason}); frames are converted on the CPU and \
                  copied to the GPU for inference"
             );
-            gst::warning!(CAT, imp = self, "{msg}");
-            self.obj()
-                .post_message(
-                    gst::message::Warning::builder(gst::CoreError::Failed, &msg)
-                        .src(&*self.obj())
-                        .build(),
-                )
-                .ok();
+            self.post_warning(&msg);
         }
-
         if let Some(reason) = &model.fallback {
-            gst::warning!(CAT, imp = self, "{reason}");
-            self.obj()
-                .post_message(
-                    gst::message::Warning::builder(gst::CoreError::Failed, reason)
-                        .src(&*self.obj())
-                        .build(),
-                )
-                .ok();
+            self.post_warning(reason);
         }
         let conversion = if worker.runs_frames() { "gpu" } else { "cpu" };
         gst::info!(
@@ -966,11 +967,12 @@ impl VideoFilterImpl for NlclDerain {
     }
 }
 
-/// Threads to share among the sessions: the `threads` property, or the machine's for 0.
+/// Threads to share among the sessions: the `threads` property (bounded, see
+/// [`nlcl::runtime::bound_threads`]), or the machine's for 0.
 fn total_threads(threads: u32) -> usize {
     match threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        t => t as usize,
+        t => nlcl::runtime::bound_threads(t as usize).0,
     }
 }
 
@@ -1070,6 +1072,18 @@ fn write_frame(
 }
 
 impl NlclDerain {
+    /// Logs `msg` and posts it as a warning message on the bus.
+    fn post_warning(&self, msg: &str) {
+        gst::warning!(CAT, imp = self, "{msg}");
+        self.obj()
+            .post_message(
+                gst::message::Warning::builder(gst::CoreError::Failed, msg)
+                    .src(&*self.obj())
+                    .build(),
+            )
+            .ok();
+    }
+
     fn model_error(&self, model_file: &str, e: RuntimeError) -> gst::ErrorMessage {
         match e {
             RuntimeError::ModelNotFound { .. } => gst::error_msg!(
