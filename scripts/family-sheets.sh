@@ -17,10 +17,10 @@ mkdir -p "$S" out/sheets
 compare=(-m models/nlcl-w16d4s2r.onnx --compare lite --compare standard --compare full)
 sirr=()
 while read -r f; do sirr+=("$D/real_rain/SIRR_real/$f"); done < <(ls "$D/real_rain/SIRR_real" | sort | head -n 6)
-target/release/nlcl derain "${sirr[@]}" -o out/sheets/sirr "${compare[@]}" --sheet "$S/real-rain-sirr.jpg"
+target/release/nlcl derain "${sirr[@]}" -o out/sheets/sirr --overwrite "${compare[@]}" --sheet "$S/real-rain-sirr.jpg"
 target/release/nlcl derain "$D/real_rain_video/NTURain_rb2/00010.jpg" "$D/real_rain_video/NTURain_rb2/00040.jpg" \
   "$D/real_rain_video/J4RNet_practical/010.png" "$D/real_rain_video/J4RNet_practical/040.png" \
-  -o out/sheets/video "${compare[@]}" --sheet "$S/real-rain-video.jpg"
-target/release/nlcl derain samples/rain -o out/sheets/samples "${compare[@]}" --sheet "$S/samples.jpg"
+  -o out/sheets/video --overwrite "${compare[@]}" --sheet "$S/real-rain-video.jpg"
+target/release/nlcl derain samples/rain -o out/sheets/samples --overwrite "${compare[@]}" --sheet "$S/samples.jpg"
 target/release/nlcl render-rain samples/norain -o out/sheets/rendered --style realistic --seed 1 \
   --sheet "$S/rendered-rain.jpg"

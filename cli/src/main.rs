@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 mod adapt;
 mod bench;
+mod derain;
 mod eval;
 mod images;
 mod trainer;
@@ -74,30 +75,7 @@ impl ModelArgs {
 #[derive(Subcommand)]
 enum Command {
     /// Derain image files or folders of images; writes the results (and side-by-side sheets).
-    Derain {
-        /// Image files (PNG, JPEG) or folders of them.
-        #[arg(required = true)]
-        inputs: Vec<PathBuf>,
-        /// Output folder.
-        #[arg(long, short = 'o')]
-        out: PathBuf,
-        /// Also write NAME-side-by-side.png (input | derained).
-        #[arg(long)]
-        side_by_side: bool,
-        /// More models (names or files) whose results are added as further columns of the
-        /// side-by-side sheets, to compare models on the same footage (repeatable).
-        #[arg(long, value_name = "NAME|FILE")]
-        compare: Vec<String>,
-        /// One contact sheet of every image (a row each: input | derained | --compare ...),
-        /// rows scaled to --sheet-width; PNG or JPEG by extension.
-        #[arg(long, value_name = "FILE")]
-        sheet: Option<PathBuf>,
-        /// Width of the contact sheet's rows in pixels.
-        #[arg(long, default_value_t = 1600)]
-        sheet_width: u32,
-        #[command(flatten)]
-        model: ModelArgs,
-    },
+    Derain(derain::DerainArgs),
     /// Y-PSNR / SSIM of a model on paired images, and do-no-harm on clean images.
     Eval(eval::EvalArgs),
     /// Show a model file's architecture, outputs and provenance metadata.
@@ -153,25 +131,7 @@ enum Command {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Derain {
-            inputs,
-            out,
-            side_by_side,
-            compare,
-            sheet,
-            sheet_width,
-            model,
-        } => derain(
-            &inputs,
-            &out,
-            &Sheets {
-                side_by_side,
-                compare,
-                sheet,
-                sheet_width,
-            },
-            &model,
-        ),
+        Command::Derain(args) => derain::run(&args),
         Command::Eval(args) => eval::run(&args),
         Command::Info { model } => info(model.as_deref()),
         Command::Bench(args) => bench::run(&args),
@@ -187,119 +147,6 @@ fn main() -> Result<()> {
         Command::Export { args } => trainer::run(std::iter::once("export".into()).chain(args)),
         Command::Adapt(args) => adapt::run(&args),
     }
-}
-
-/// What `nlcl derain` writes besides the derained images.
-struct Sheets {
-    side_by_side: bool,
-    compare: Vec<String>,
-    sheet: Option<PathBuf>,
-    sheet_width: u32,
-}
-
-fn derain(inputs: &[PathBuf], out: &Path, sheets: &Sheets, model_args: &ModelArgs) -> Result<()> {
-    let files = images::collect(inputs)?;
-    if files.is_empty() {
-        bail!("no PNG or JPEG images found in {inputs:?}");
-    }
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let mut model = model_args.open()?;
-    let mut others = sheets
-        .compare
-        .iter()
-        .map(|m| {
-            ModelArgs {
-                model: Some(m.clone()),
-                ..model_args.clone()
-            }
-            .open()
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let bar = images::progress(files.len() as u64, "derain");
-    let mut rows = Vec::new();
-    let started = std::time::Instant::now();
-    let mut failed = 0usize;
-    let mut pixels = 0usize;
-    for file in &files {
-        bar.set_message(
-            file.file_name()
-                .map(|n| n.to_string_lossy().to_string())
-                .unwrap_or_default(),
-        );
-        let result = (|| -> Result<()> {
-            let img = images::load_rgb(file)?;
-            let (w, h) = (img.width() as usize, img.height() as usize);
-            let clean = model.derain_rgb8(img.as_raw(), w, h)?;
-            let stem = file
-                .file_stem()
-                .map(|s| s.to_string_lossy().to_string())
-                .unwrap_or_default();
-            let clean_img = image::RgbImage::from_raw(w as u32, h as u32, clean)
-                .context("output buffer size")?;
-            let dst = out.join(format!("{stem}.png"));
-            clean_img
-                .save(&dst)
-                .with_context(|| format!("writing {}", dst.display()))?;
-            if sheets.side_by_side || sheets.sheet.is_some() {
-                let mut columns = vec![img.clone(), clean_img];
-                for m in &mut others {
-                    let o = m.derain_rgb8(img.as_raw(), w, h)?;
-                    columns.push(
-                        image::RgbImage::from_raw(w as u32, h as u32, o)
-                            .context("output buffer size")?,
-                    );
-                }
-                let row = images::side_by_side(&columns.iter().collect::<Vec<_>>());
-                if sheets.side_by_side {
-                    let dst = out.join(format!("{stem}-side-by-side.png"));
-                    row.save(&dst)
-                        .with_context(|| format!("writing {}", dst.display()))?;
-                }
-                if sheets.sheet.is_some() {
-                    let w = sheets.sheet_width.max(1);
-                    let h = ((row.height() as f64 * w as f64 / row.width() as f64).round() as u32)
-                        .max(1);
-                    rows.push(image::imageops::resize(
-                        &row,
-                        w,
-                        h,
-                        image::imageops::FilterType::Triangle,
-                    ));
-                }
-            }
-            pixels += w * h;
-            Ok(())
-        })();
-        if let Err(e) = result {
-            bar.suspend(|| eprintln!("skipped {}: {e:#}", file.display()));
-            failed += 1;
-        }
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
-    if let Some(path) = &sheets.sheet {
-        images::write_rows(&rows, path)?;
-    }
-    let secs = started.elapsed().as_secs_f64();
-    println!(
-        "derained {} of {} images ({:.1} Mpixel) in {:.1} s with {} on {}; results in {}{}",
-        files.len() - failed,
-        files.len(),
-        pixels as f64 / 1e6,
-        secs,
-        model.info().origin,
-        model.info().provider,
-        out.display(),
-        if failed > 0 {
-            format!("; {failed} skipped (see above)")
-        } else {
-            String::new()
-        }
-    );
-    if failed == files.len() {
-        bail!("no image could be derained");
-    }
-    Ok(())
 }
 
 fn render_rain(
