@@ -1,6 +1,6 @@
 //! The CUDA frame path against the CPU path. Without a GPU (or without onnxruntime-gpu) each
-//! test that needs one prints why it skips and passes; `probe_reports_instead_of_panicking`
-//! runs everywhere.
+//! test that needs one records why it skips (see `skip`: scripts/test.sh lists the skipped
+//! checks at the end) and passes; `probe_reports_instead_of_panicking` runs everywhere.
 #![cfg(feature = "cuda")]
 
 use nlcl::convert::{
@@ -11,11 +11,34 @@ use nlcl::render::{RainStyle, render_rain};
 use nlcl::rng::Rng;
 use nlcl::runtime::{Model, RuntimeError, SessionOptions};
 
-fn gpu() -> Option<GpuConverter> {
+/// Records that `test` skipped a check, and why: printed (the test harness captures that) and,
+/// when `NLCL_SKIP_LOG` names a file (scripts/test.sh sets it), appended to it as one line, so
+/// the test command lists every skipped check after the results instead of showing a plain "ok".
+fn skip(test: &str, reason: &str) {
+    let line = format!(
+        "{}::{}::{test}: {}\n",
+        env!("CARGO_PKG_NAME"),
+        env!("CARGO_CRATE_NAME"),
+        reason.replace('\n', " ")
+    );
+    print!("skipped: {line}");
+    if let Some(path) = std::env::var_os("NLCL_SKIP_LOG") {
+        use std::io::Write;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(line.as_bytes()))
+            .unwrap_or_else(|e| panic!("cannot append to NLCL_SKIP_LOG {path:?}: {e}"));
+    }
+}
+
+/// The GPU converter, or `None` (the skip recorded for `test`) where there is no usable GPU.
+fn gpu(test: &str) -> Option<GpuConverter> {
     match GpuConverter::new(0) {
         Ok(c) => Some(c),
         Err(e) => {
-            println!("skipping: no usable GPU: {e}");
+            skip(test, &format!("no usable GPU: {e}"));
             None
         }
     }
@@ -80,7 +103,9 @@ const SIZES: [(usize, usize); 7] = [
 /// for operation: tensors and bytes must match bit for bit.
 #[test]
 fn gpu_conversion_is_bit_identical_to_cpu() {
-    let Some(gpu) = gpu() else { return };
+    let Some(gpu) = gpu("gpu_conversion_is_bit_identical_to_cpu") else {
+        return;
+    };
     let mut rng = Rng::new(7);
     let mut checked = 0;
     for format in PixelFormat::ALL {
@@ -264,13 +289,17 @@ pub const PARITY_MAX_MEAN_ABS: f64 = 0.5;
 
 #[test]
 fn gpu_session_matches_the_cpu_path() {
-    if gpu().is_none() {
+    const TEST: &str = "gpu_session_matches_the_cpu_path";
+    if gpu(TEST).is_none() {
         return;
     }
     let mut gpu_session = match GpuSession::open(None, "", &SessionOptions::default()) {
         Ok(s) => s,
         Err(GpuError::Runtime(e @ RuntimeError::ProviderUnavailable { .. })) => {
-            println!("skipping: ONNX Runtime has no usable CUDA provider (onnxruntime-gpu): {e}");
+            skip(
+                TEST,
+                &format!("ONNX Runtime has no usable CUDA provider (onnxruntime-gpu): {e}"),
+            );
             return;
         }
         Err(e) => panic!("GPU session: {e}"),
@@ -365,13 +394,14 @@ fn gpu_session_matches_the_cpu_path() {
 
 #[test]
 fn gpu_session_rejects_mixed_batches() {
-    if gpu().is_none() {
+    const TEST: &str = "gpu_session_rejects_mixed_batches";
+    if gpu(TEST).is_none() {
         return;
     }
     let mut s = match GpuSession::open(None, "", &SessionOptions::default()) {
         Ok(s) => s,
         Err(e) => {
-            println!("skipping: GPU session unavailable: {e}");
+            skip(TEST, &format!("GPU session unavailable: {e}"));
             return;
         }
     };

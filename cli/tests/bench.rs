@@ -28,6 +28,28 @@ fn tiny_model(dir: &Path) -> PathBuf {
     path
 }
 
+/// Records that `test` skipped a check, and why: printed (the test harness captures that) and,
+/// when `NLCL_SKIP_LOG` names a file (scripts/test.sh sets it), appended to it as one line, so
+/// the test command lists every skipped check after the results instead of showing a plain "ok".
+fn skip(test: &str, reason: &str) {
+    let line = format!(
+        "{}::{}::{test}: {}\n",
+        env!("CARGO_PKG_NAME"),
+        env!("CARGO_CRATE_NAME"),
+        reason.replace('\n', " ")
+    );
+    print!("skipped: {line}");
+    if let Some(path) = std::env::var_os("NLCL_SKIP_LOG") {
+        use std::io::Write;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(line.as_bytes()))
+            .unwrap_or_else(|e| panic!("cannot append to NLCL_SKIP_LOG {path:?}: {e}"));
+    }
+}
+
 fn venv_python() -> Option<PathBuf> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv-bench/bin/python");
     p.exists().then_some(p)
@@ -75,9 +97,6 @@ fn bench_reports_every_part_with_finite_ratios() {
     // A fresh working directory: the command finds the repository's .venv-bench (the one
     // venv_python() looks at) through the path it was built from, or none.
     .current_dir(dir.path());
-    if python.is_none() {
-        println!("(b) will be skipped: no .venv-bench (run scripts/setup-bench.sh to include it)");
-    }
     let out = cmd.output().unwrap();
     let text =
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
@@ -141,7 +160,10 @@ fn bench_reports_every_part_with_finite_ratios() {
                 .as_str()
                 .unwrap_or_else(|| panic!("(b) not skipped: {b}"));
             assert!(reason.contains("setup-bench.sh"), "{reason}");
-            println!("(b) skipped: {reason}");
+            skip(
+                "bench_reports_every_part_with_finite_ratios",
+                &format!("part (b), the element against the Python loop: {reason}"),
+            );
         }
     }
 
@@ -184,19 +206,50 @@ fn bench_reports_every_part_with_finite_ratios() {
     }
 }
 
+/// Without `--model` the command benchmarks the built-in default model and says so in the
+/// report; a build without one fails, saying what to pass instead.
 #[test]
-fn bench_without_a_model_or_default_says_what_to_pass() {
-    if nlcl::DEFAULT_MODEL.is_some() {
-        return;
-    }
+fn bench_without_a_model_uses_the_built_in_one_or_says_what_to_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
     let out = Command::new(env!("CARGO_BIN_EXE_nlcl"))
-        .args(["bench", "--parts", "c", "--sizes", "32x32"])
+        .args(["bench", "--parts", "c", "--sizes", "32x32", "--rounds", "1"])
+        .arg("--json")
+        .arg(&json)
+        .current_dir(dir.path())
         .output()
         .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("--model") && err.contains("--random-arch"),
-        "{err}"
-    );
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    match nlcl::DEFAULT_MODEL {
+        Some(bytes) => {
+            assert!(out.status.success(), "nlcl bench failed:\n{text}");
+            let report: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+            let model = &report["model"];
+            assert!(
+                model["source"]
+                    .as_str()
+                    .is_some_and(|s| s.contains("built-in default model")),
+                "{model}"
+            );
+            // The model benchmarked is the built-in one.
+            let meta = nlcl::onnx::read_metadata(bytes).unwrap();
+            let arch = meta
+                .iter()
+                .find(|(k, _)| k == nlcl::onnx::meta::ARCH)
+                .map(|(_, v)| v.as_str())
+                .expect("the built-in model names its architecture");
+            assert_eq!(model["architecture"], arch, "{model}");
+            assert_eq!(report["c"].as_array().map(Vec::len), Some(3), "{report}");
+        }
+        None => {
+            assert!(!out.status.success(), "{text}");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                err.contains("--model") && err.contains("--random-arch"),
+                "{err}"
+            );
+        }
+    }
 }

@@ -34,6 +34,28 @@ fn gradient(w: u32, h: u32, seed: u8) -> image::RgbImage {
     })
 }
 
+/// Records that `test` skipped a check, and why: printed (the test harness captures that) and,
+/// when `NLCL_SKIP_LOG` names a file (scripts/test.sh sets it), appended to it as one line, so
+/// the test command lists every skipped check after the results instead of showing a plain "ok".
+fn skip(test: &str, reason: &str) {
+    let line = format!(
+        "{}::{}::{test}: {}\n",
+        env!("CARGO_PKG_NAME"),
+        env!("CARGO_CRATE_NAME"),
+        reason.replace('\n', " ")
+    );
+    print!("skipped: {line}");
+    if let Some(path) = std::env::var_os("NLCL_SKIP_LOG") {
+        use std::io::Write;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(line.as_bytes()))
+            .unwrap_or_else(|e| panic!("cannot append to NLCL_SKIP_LOG {path:?}: {e}"));
+    }
+}
+
 fn run_ok(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap();
     let text =
@@ -52,21 +74,79 @@ fn derain_writes_same_sized_images_and_sheets() {
     img.save(src.join("a.png")).unwrap();
     std::fs::write(src.join("broken.png"), b"not a png").unwrap();
     let out = dir.path().join("out");
-    let text = run_ok(
-        nlcl()
-            .args(["derain", "--side-by-side", "-o"])
+    let derain = || {
+        let mut c = nlcl();
+        c.args(["derain", "--side-by-side", "-o"])
             .arg(&out)
             .arg(&src)
             .arg("--model")
-            .arg(&model),
+            .arg(&model);
+        c
+    };
+    // A failed input fails the run, after the others are done and with a summary...
+    let failed = derain().output().unwrap();
+    let text = String::from_utf8_lossy(&failed.stdout).to_string()
+        + &String::from_utf8_lossy(&failed.stderr);
+    assert!(!failed.status.success(), "{text}");
+    assert!(
+        text.contains("1 input(s) failed") && text.contains("broken.png"),
+        "{text}"
     );
-    assert!(text.contains("1 skipped"), "{text}");
-    assert!(text.contains("broken.png"), "{text}");
     let res = image::open(out.join("a.png")).unwrap().to_rgb8();
     // Identity model: exactly the input back.
     assert_eq!(res, img);
     let sheet = image::open(out.join("a-side-by-side.png")).unwrap();
     assert_eq!(sheet.width(), 37 * 2 + 4);
+    // ...unless --keep-going; the existing result is kept, not rewritten.
+    std::fs::write(out.join("a.png"), b"kept").unwrap();
+    let text = run_ok(derain().arg("--keep-going"));
+    assert!(text.contains("1 existing output(s) kept"), "{text}");
+    assert_eq!(std::fs::read(out.join("a.png")).unwrap(), b"kept");
+    run_ok(derain().args(["--keep-going", "--overwrite"]));
+    assert_eq!(image::open(out.join("a.png")).unwrap().to_rgb8(), img);
+}
+
+/// RGBA inputs keep their alpha channel; an output folder that is the input folder is refused
+/// before anything is written.
+#[test]
+fn derain_keeps_alpha_and_never_overwrites_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = identity_model(dir.path());
+    let src = dir.path().join("in");
+    std::fs::create_dir(&src).unwrap();
+    let rgba = image::RgbaImage::from_fn(20, 10, |x, y| {
+        image::Rgba([x as u8 * 9, y as u8 * 20, 77, (x * 12) as u8])
+    });
+    rgba.save(src.join("t.png")).unwrap();
+    let out = dir.path().join("out");
+    run_ok(
+        nlcl()
+            .arg("derain")
+            .arg(&src)
+            .arg("-o")
+            .arg(&out)
+            .arg("-m")
+            .arg(&model),
+    );
+    assert_eq!(image::open(out.join("t.png")).unwrap().to_rgba8(), rgba);
+
+    let before = std::fs::read(src.join("t.png")).unwrap();
+    let res = nlcl()
+        .arg("derain")
+        .arg(&src)
+        .arg("-o")
+        .arg(&src)
+        .arg("--overwrite")
+        .arg("-m")
+        .arg(&model)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&res.stderr);
+    assert!(
+        !res.status.success() && text.contains("overwrite an input"),
+        "{text}"
+    );
+    assert_eq!(std::fs::read(src.join("t.png")).unwrap(), before);
 }
 
 #[test]
@@ -133,9 +213,12 @@ fn eval_of_identity_model_scores_input_equal_output() {
 fn rain100l_input_score_matches_published_value() {
     let pairs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/paired/Rain100L");
     if !pairs.exists() {
-        println!(
-            "skipped: {} is absent (shared evaluation data not present)",
-            pairs.display()
+        skip(
+            "rain100l_input_score_matches_published_value",
+            &format!(
+                "{} is absent (shared evaluation data not present)",
+                pairs.display()
+            ),
         );
         return;
     }
@@ -188,15 +271,19 @@ fn missing_model_is_named_in_the_error() {
 fn built_in_model_meets_its_stated_quality() {
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data");
     let (pairs, clean) = (data.join("paired/Rain100L"), data.join("clean/Kodak24"));
-    if !pairs.exists() || !clean.exists() {
-        println!(
-            "skipped: {} is absent (shared evaluation data not present)",
-            data.display()
+    const TEST: &str = "built_in_model_meets_its_stated_quality";
+    if let Some(absent) = [&pairs, &clean].into_iter().find(|p| !p.exists()) {
+        skip(
+            TEST,
+            &format!(
+                "{} is absent (shared evaluation data not present)",
+                absent.display()
+            ),
         );
         return;
     }
     if nlcl::DEFAULT_MODEL.is_none() {
-        println!("skipped: this build has no built-in model");
+        skip(TEST, "this build has no built-in model");
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -229,10 +316,198 @@ fn built_in_model_meets_its_stated_quality() {
         .unwrap()
         .parse()
         .unwrap();
-    assert!(psnr >= 28.0, "Rain100L output {psnr} dB\n{text}");
+    // models/MODELS.md states 27.62 dB and 51.23 dB (Kodak24, Y) for the built-in lite model.
+    assert!(psnr >= 27.55, "Rain100L output {psnr} dB\n{text}");
     assert!(
         out_ssim > ssim,
         "output SSIM {out_ssim} vs input {ssim}\n{text}"
     );
-    assert!(harm >= 38.0, "do-no-harm {harm} dB\n{text}");
+    assert!(harm >= 50.0, "do-no-harm {harm} dB\n{text}");
+}
+
+/// A few small images with texture, so that rain and training have something to work on.
+fn write_images(dir: &Path, sizes: &[(u32, u32)]) -> Vec<(PathBuf, image::RgbImage)> {
+    std::fs::create_dir_all(dir).unwrap();
+    sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &(w, h))| {
+            let img = gradient(w, h, 17 * i as u8 + 5);
+            let path = dir.join(format!("img{i}.png"));
+            img.save(&path).unwrap();
+            (path, img)
+        })
+        .collect()
+}
+
+fn open_rgb(path: &Path) -> image::RgbImage {
+    image::open(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .to_rgb8()
+}
+
+/// Pixels (of three channels) that differ between two same-sized images.
+fn changed_pixels(a: &image::RgbImage, b: &image::RgbImage) -> usize {
+    a.pixels().zip(b.pixels()).filter(|(p, q)| p != q).count()
+}
+
+/// `nlcl render-rain` writes a rainy copy of every image, same size and name, in both styles;
+/// `--pairs` writes the rainy copies under input/ and the untouched originals under target/;
+/// the same seed gives the same rain; an unknown style is an error naming it.
+#[test]
+fn render_rain_writes_rainy_copies_and_pairs() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("clean");
+    let images = write_images(&src, &[(96, 64), (57, 41)]);
+    let render = |out: &Path, extra: &[&str]| {
+        run_ok(
+            nlcl()
+                .arg("render-rain")
+                .arg(&src)
+                .arg("-o")
+                .arg(out)
+                .args(["--seed", "3"])
+                .args(extra),
+        )
+    };
+    let realistic = dir.path().join("realistic");
+    let text = render(&realistic, &[]);
+    assert!(text.contains("rendered rain on 2 images"), "{text}");
+    let light = dir.path().join("light");
+    render(&light, &["--pairs", "--style", "light"]);
+    let again = dir.path().join("again");
+    render(&again, &["--style", "realistic"]);
+    for (path, img) in &images {
+        let name = path.file_name().unwrap();
+        let n = (img.width() * img.height()) as usize;
+        for rainy in [realistic.join(name), light.join("input").join(name)] {
+            let r = open_rgb(&rainy);
+            assert_eq!(r.dimensions(), img.dimensions(), "{}", rainy.display());
+            let changed = changed_pixels(&r, img);
+            assert!(
+                changed * 100 > n,
+                "{}: only {changed} of {n} pixels have rain",
+                rainy.display()
+            );
+        }
+        // (Images compared with assert!, not assert_eq!, which would print every pixel.)
+        assert!(
+            open_rgb(&light.join("target").join(name)) == *img,
+            "--pairs: the target is the original"
+        );
+        assert!(
+            open_rgb(&again.join(name)) == open_rgb(&realistic.join(name)),
+            "same seed, same rain"
+        );
+        assert!(
+            open_rgb(&light.join("input").join(name)) != open_rgb(&realistic.join(name)),
+            "the styles differ"
+        );
+    }
+    let out = nlcl()
+        .arg("render-rain")
+        .arg(&src)
+        .arg("-o")
+        .arg(dir.path().join("bad"))
+        .args(["--style", "drizzle"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("drizzle"), "{err}");
+}
+
+/// `nlcl train` for a few steps on tiny generated images (rain rendered on the fly), then
+/// `nlcl export` of the run, `nlcl info` of the model and `nlcl derain` with it, which must give
+/// what the engine gives with the same model file. Training and export run in the `nlcl-train`
+/// program, which `cargo test --workspace` builds next to `nlcl` (and which needs libtorch on the
+/// library path: `source scripts/torch-env.sh`, as scripts/test.sh does).
+#[test]
+fn train_then_export_info_and_derain_with_the_model() {
+    let trainer = Path::new(env!("CARGO_BIN_EXE_nlcl")).with_file_name("nlcl-train");
+    assert!(
+        trainer.is_file(),
+        "{} is missing: build the workspace (cargo test --workspace builds it)",
+        trainer.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let clean = dir.path().join("clean");
+    write_images(&clean, &[(48, 40), (40, 48), (64, 36)]);
+    let run = dir.path().join("run");
+    let text = run_ok(
+        nlcl()
+            .arg("train")
+            .arg("--clean")
+            .arg(&clean)
+            .arg("--render-rain-on")
+            .arg(&clean)
+            .args([
+                "--width",
+                "4",
+                "--depth",
+                "1",
+                "--unshuffle",
+                "2",
+                "--residual",
+            ])
+            .args(["--crop", "32", "--batch", "1", "--disc-channels", "8"])
+            .args(["--nce-patches", "16", "--layer-rain-patches", "16"])
+            .args(["--window", "16", "--patch", "8", "--steps", "3"])
+            .args([
+                "--checkpoint-every",
+                "3",
+                "--no-progress",
+                "--device",
+                "cpu",
+            ])
+            .args(["--threads", "1", "--out"])
+            .arg(&run),
+    );
+    for f in ["last.safetensors", "losses.csv", "options.txt"] {
+        assert!(run.join(f).exists(), "{f} missing after training:\n{text}");
+    }
+    let csv = std::fs::read_to_string(run.join("losses.csv")).unwrap();
+    let last = csv.lines().last().unwrap();
+    assert!(last.starts_with("3,"), "the last step recorded is 3: {csv}");
+    assert!(
+        last.split(',')
+            .all(|v| v.parse::<f64>().is_ok_and(f64::is_finite)),
+        "{csv}"
+    );
+
+    let model = dir.path().join("m.onnx");
+    run_ok(nlcl().arg("export").arg(&run).arg("-o").arg(&model));
+    let info = run_ok(nlcl().arg("info").arg(&model));
+    assert!(info.contains("architecture: w4d1s2r"), "{info}");
+    assert!(info.contains("nlcl.steps: 3"), "{info}");
+    assert!(info.contains("mode=nlcl"), "{info}");
+
+    let rainy = dir.path().join("rainy");
+    let images = write_images(&rainy, &[(37, 21)]);
+    let out = dir.path().join("out");
+    run_ok(
+        nlcl()
+            .arg("derain")
+            .arg(&images[0].0)
+            .arg("-o")
+            .arg(&out)
+            .arg("-m")
+            .arg(&model)
+            .args(["--threads", "1"]),
+    );
+    let got = open_rgb(&out.join("img0.png"));
+    let img = &images[0].1;
+    assert_eq!(got.dimensions(), img.dimensions());
+    let opts = nlcl::runtime::SessionOptions {
+        threads: 1,
+        ..Default::default()
+    };
+    let want = nlcl::runtime::Model::open(&model, &opts)
+        .unwrap()
+        .derain_rgb8(img.as_raw(), img.width() as usize, img.height() as usize)
+        .unwrap();
+    assert!(
+        got.as_raw() == &want,
+        "nlcl derain -m m.onnx differs from the engine running m.onnx"
+    );
 }

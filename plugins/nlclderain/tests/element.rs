@@ -349,50 +349,100 @@ fn frames_in_flight_come_out_in_order_and_eos_drains_them() {
     assert_eq!(stats.get::<u64>("frames-processed").unwrap(), 5);
 }
 
-/// A flush throws away the frames in flight: nothing stale comes out afterwards.
+/// A flush throws away the frames in flight: nothing stale comes out afterwards, and the first
+/// frame after it gets its own result, not one of a job submitted before the flush.
 #[test]
 fn flush_discards_frames_in_flight() {
     init();
     let dir = temp_dir();
     let (model, _) = write_random_model(dir.path(), "m.onnx", SMALL, 6);
-    // Frames finished before the flush may leave (the element pushes what is done without
-    // waiting); what must hold is that the last ones are still in flight when the flush comes
-    // and that none of them appears after it. Larger frames keep inference slower than a push.
-    let (w, hgt) = (160, 96);
+    let caps = "video/x-raw,format=RGB,width=16,height=8,framerate=30/1";
+    let len = 16 * 8 * 3;
+    // Batches of two, one session, at most four frames inside: frame 0 cannot leave before
+    // frame 1 has arrived (its batch is not run before), and must leave by frame 3 (the element
+    // is full then and waits for it). A blocking probe holds it at the element's output, so
+    // the streaming thread stops there with at least frame 1 still inside the element (its
+    // result collected, or a later batch submitted and not yet collected, depending on how
+    // fast inference is; both must be discarded).
     let mut h = harness_props(
         &model,
-        &format!("video/x-raw,format=RGB,width={w},height={hgt},framerate=30/1"),
-        &[("max-in-flight", 4), ("sessions", 1)],
+        caps,
+        &[("batch-size", 2), ("max-in-flight", 4), ("sessions", 1)],
     );
-    for i in 0..3u64 {
-        push_frame(
-            &mut h,
-            w * hgt * 3,
-            9,
-            gst::ClockTime::from_mseconds(i * 33),
-        );
-    }
-    let mut before = Vec::new();
-    while let Some(b) = h.try_pull() {
-        before.push(b.pts().unwrap().mseconds());
-    }
-    assert!(
-        before.len() < 3,
-        "a frame must still be in flight at the flush: {before:?}"
+    let element = h.element().unwrap();
+    let upstream = h.srcpad().unwrap();
+    let out_pad = element.static_pad("src").unwrap();
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    let probe = out_pad
+        .add_probe(
+            gst::PadProbeType::BLOCK | gst::PadProbeType::BUFFER,
+            move |_, info| {
+                let pts = info.buffer().and_then(|b| b.pts());
+                let _ = held_tx.send(pts);
+                gst::PadProbeReturn::Ok
+            },
+        )
+        .unwrap();
+    let pusher = std::thread::spawn(move || {
+        for i in 0..4u32 {
+            // Refused (flushing) from the held frame on.
+            let _ = h.push({
+                let mut b = gst::Buffer::from_slice(bytes(len, 20 + i));
+                b.get_mut()
+                    .unwrap()
+                    .set_pts(gst::ClockTime::from_mseconds(u64::from(i) * 33));
+                b
+            });
+        }
+        h
+    });
+    let held = held_rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("frame 0 never left the element");
+    assert_eq!(held, Some(gst::ClockTime::ZERO), "frames leave in order");
+    let stats = element.property::<gst::Structure>("stats");
+    assert_eq!(
+        stats.get::<u64>("frames-processed").unwrap(),
+        1,
+        "only frame 0 has left; the others are in flight"
     );
-    assert_eq!(before, [0, 33][..before.len()], "in order");
-    assert!(h.push_event(gst::event::FlushStart::new()));
+    // Flush while the streaming thread is held: the probe gives up the held frame.
+    assert!(upstream.push_event(gst::event::FlushStart::new()));
+    let mut h = pusher.join().unwrap();
+    out_pad.remove_probe(probe);
     assert!(h.push_event(gst::event::FlushStop::new(true)));
     h.push_event(gst::event::Segment::new(&gst::FormattedSegment::<
         gst::ClockTime,
     >::new()));
-    push_frame(&mut h, w * hgt * 3, 9, gst::ClockTime::from_seconds(5));
+    let fresh = bytes(len, 99);
+    let mut b = gst::Buffer::from_slice(fresh.clone());
+    b.get_mut()
+        .unwrap()
+        .set_pts(gst::ClockTime::from_seconds(5));
+    h.push(b).unwrap();
     assert!(h.push_event(gst::event::Eos::new()));
-    let mut pts = Vec::new();
+    let mut out = Vec::new();
     while let Some(b) = h.try_pull() {
-        pts.push(b.pts().unwrap().seconds());
+        out.push((
+            b.pts().unwrap().seconds(),
+            b.map_readable().unwrap().to_vec(),
+        ));
     }
-    assert_eq!(pts, vec![5], "only the post-flush frame comes out");
+    assert_eq!(
+        out.iter().map(|o| o.0).collect::<Vec<_>>(),
+        vec![5],
+        "only the post-flush frame comes out"
+    );
+    let stats = h.element().unwrap().property::<gst::Structure>("stats");
+    assert_eq!(stats.get::<u64>("frames-processed").unwrap(), 2);
+    // The same frame through a fresh element: the result must be its own.
+    let mut reference = harness_for(&model, caps);
+    reference.push(gst::Buffer::from_slice(fresh)).unwrap();
+    let want = reference.pull().unwrap();
+    assert!(
+        out[0].1 == want.map_readable().unwrap().as_slice(),
+        "the post-flush frame got another frame's result"
+    );
 }
 
 /// Pushes `n` distinct RGB 16x8 frames through an element with the given properties, then EOS;
@@ -461,36 +511,63 @@ fn batches_and_parallel_sessions_match_single_frames_in_order() {
     }
 }
 
-/// Frames passed through (bypass) behind a partly filled batch do not hold it back: the batch
-/// runs at once and everything leaves in order.
+/// Frames passed through (bypass) behind a partly filled batch do not hold it back: the batch runs
+/// at once and everything leaves in order.
 #[test]
 fn bypass_behind_a_partly_filled_batch_does_not_stall_it() {
     init();
     let dir = temp_dir();
     let (model, _) = write_random_model(dir.path(), "m.onnx", SMALL, 6);
+    // One session and max-in-flight=8: the element waits for inference (which would run a
+    // held-back batch too) only with more than 4 x 8 = 32 frames inside; this test keeps at
+    // most 2 + MAX_BYPASSED inside before EOS.
+    const MAX_BYPASSED: u64 = 24;
     let mut h = harness_props(
         &model,
         "video/x-raw,format=RGB,width=16,height=8,framerate=30/1",
-        &[("batch-size", 4), ("max-in-flight", 8)],
+        &[("batch-size", 4), ("max-in-flight", 8), ("sessions", 1)],
     );
     let push = |h: &mut gst_check::Harness, i: u64| {
         push_frame(h, 16 * 8 * 3, 3, gst::ClockTime::from_mseconds(i * 33));
     };
     push(&mut h, 0);
     push(&mut h, 1);
+    assert_eq!(
+        h.buffers_in_queue(),
+        0,
+        "half a batch waits for more frames"
+    );
     h.element().unwrap().set_property("bypass", true);
-    for i in 2..12 {
-        push(&mut h, i);
-        std::thread::sleep(std::time::Duration::from_millis(20));
+    // Each bypassed frame lets the element push what is finished. Run with the first of them,
+    // the batch finishes and the next push sends everything out; held back, nothing would leave
+    // before EOS. Pushes are spaced out more and more (about 30 s in all) so that a slow machine
+    // has time to finish the batch: the check does not depend on how fast inference is.
+    let mut pushed = 2;
+    let mut pause = std::time::Duration::from_millis(1);
+    while h.buffers_in_queue() == 0 && pushed < 2 + MAX_BYPASSED {
+        push(&mut h, pushed);
+        pushed += 1;
+        if h.buffers_in_queue() == 0 {
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(std::time::Duration::from_secs(2));
+        }
     }
-    // Without the partial batch being run, all twelve would still be inside.
-    assert!(h.buffers_in_queue() >= 3, "{} out", h.buffers_in_queue());
+    // Everything behind the batch is bypassed, so once the batch leaves all of it follows.
+    assert_eq!(
+        h.buffers_in_queue() as u64,
+        pushed,
+        "the partly filled batch was held back behind {} bypassed frames",
+        pushed - 2
+    );
+    let stats = h.element().unwrap().property::<gst::Structure>("stats");
+    assert_eq!(stats.get::<u64>("frames-processed").unwrap(), 2);
+    assert_eq!(stats.get::<u64>("frames-bypassed").unwrap(), pushed - 2);
     assert!(h.push_event(gst::event::Eos::new()));
     let mut pts = Vec::new();
     while let Some(b) = h.try_pull() {
         pts.push(b.pts().unwrap().mseconds() / 33);
     }
-    assert_eq!(pts, (0..12).collect::<Vec<_>>());
+    assert_eq!(pts, (0..pushed).collect::<Vec<_>>());
 }
 
 /// A flush in the middle of a batch drops the partly filled batch too.
@@ -562,23 +639,23 @@ fn latency_query_counts_frames_in_flight() {
     );
 }
 
-/// A model far slower than a live 100 fps source: with `late-frames=drop` late frames are
+/// Frames late downstream, in a live pipeline: the first frame is held at the element's input
+/// (a blocking probe) for 50 frame intervals of a 100 fps live source, so the source's frames
+/// after it are late whatever the machine's speed. With `late-frames=drop` late frames are
 /// dropped, with `pass-through` they come out untouched; either way every frame is accounted
-/// for and nothing piles up.
+/// for.
 #[test]
 fn late_frames_policy_drops_or_passes_and_counts() {
     init();
     let dir = temp_dir();
-    // Official width and depth: hundreds of milliseconds per frame here, far behind 10 ms frames.
-    let slow = nlcl::ModelSpec {
-        depth: 8,
-        ..nlcl::ModelSpec::OFFICIAL
-    };
-    let (model, _) = write_random_model(dir.path(), "slow.onnx", slow, 2);
+    let (model, _) = write_random_model(dir.path(), "m.onnx", SMALL, 2);
     for policy in ["drop", "pass-through"] {
+        // Synchronous processing: the sink's QoS report on frame 0 reaches the element before
+        // frame 1 does.
         let p = pipeline(&format!(
-            "videotestsrc is-live=true num-buffers=40 ! video/x-raw,format=RGB,width=96,height=64,framerate=100/1 \
-             ! nlclderain name=d model-file={} late-frames={policy} ! appsink name=s sync=true qos=true",
+            "videotestsrc is-live=true num-buffers=40 ! video/x-raw,format=RGB,width=32,height=24,framerate=100/1 \
+             ! nlclderain name=d model-file={} late-frames={policy} max-in-flight=1 sessions=1 \
+             ! appsink name=s sync=true qos=true",
             model.display()
         ));
         let sink = p
@@ -597,7 +674,26 @@ fn late_frames_policy_drops_or_passes_and_counts() {
                 })
                 .build(),
         );
+        let input = p.by_name("d").unwrap().static_pad("sink").unwrap();
+        let (held_tx, held_rx) = std::sync::mpsc::channel();
+        let probe = input
+            .add_probe(
+                gst::PadProbeType::BLOCK | gst::PadProbeType::BUFFER,
+                move |_, _| {
+                    let _ = held_tx.send(());
+                    gst::PadProbeReturn::Ok
+                },
+            )
+            .unwrap();
+        let release = std::thread::spawn(move || {
+            held_rx
+                .recv_timeout(std::time::Duration::from_secs(60))
+                .expect("no frame reached the element");
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            input.remove_probe(probe);
+        });
         let r = run_to_end(&p);
+        release.join().unwrap();
         assert!(r.error.is_none(), "{policy}: {:?}", r.error);
         let st = p.by_name("d").unwrap().property::<gst::Structure>("stats");
         let processed = st.get::<u64>("frames-processed").unwrap();
@@ -605,6 +701,7 @@ fn late_frames_policy_drops_or_passes_and_counts() {
         let passed = st.get::<u64>("frames-late-passed").unwrap();
         let out = count.load(std::sync::atomic::Ordering::SeqCst);
         assert_eq!(processed + dropped + passed, 40, "{policy}: {st}");
+        assert!(processed >= 1, "{policy}: frame 0 is never late: {st}");
         match policy {
             "drop" => {
                 assert!(dropped > 0, "{policy}: nothing was late? {st}");
@@ -618,6 +715,82 @@ fn late_frames_policy_drops_or_passes_and_counts() {
         // The sink may itself drop frames that arrive too late to render; the element pushed
         // processed + passed frames.
         assert!(out <= processed + passed, "{policy}: {out} out");
+    }
+}
+
+/// The late-frames policy against an exact lateness report: a QoS event saying that the frame
+/// at 50 ms rendered 10 ms late makes every frame ending by 50 + 2 x 10 = 70 ms late (as
+/// GstBaseTransform counts), so of frames every 10 ms those at 50 and 60 ms are late, 70 ms
+/// on are not. No clock is involved.
+#[test]
+fn late_frames_policy_follows_the_reported_lateness_exactly() {
+    init();
+    let dir = temp_dir();
+    let (model, _) = write_random_model(dir.path(), "m.onnx", SMALL, 2);
+    let len = 16 * 8 * 3;
+    for policy in ["drop", "pass-through", "process"] {
+        let mut h = harness_for(
+            &model,
+            "video/x-raw,format=RGB,width=16,height=8,framerate=100/1",
+        );
+        let element = h.element().unwrap();
+        element.set_property_from_str("late-frames", policy);
+        let mut inputs = Vec::new();
+        for i in 0..10u64 {
+            if i == 5 {
+                assert!(h.push_upstream_event(gst::event::Qos::new(
+                    gst::QOSType::Underflow,
+                    1.0,
+                    10_000_000,
+                    gst::ClockTime::from_mseconds(50),
+                )));
+            }
+            let data = bytes(len, 40 + i as u32);
+            let mut b = gst::Buffer::from_slice(data.clone());
+            let bm = b.get_mut().unwrap();
+            bm.set_pts(gst::ClockTime::from_mseconds(i * 10));
+            bm.set_duration(gst::ClockTime::from_mseconds(10));
+            h.push(b).unwrap();
+            inputs.push(data);
+        }
+        assert!(h.push_event(gst::event::Eos::new()));
+        let mut out = Vec::new();
+        while let Some(b) = h.try_pull() {
+            let i = b.pts().unwrap().mseconds() / 10;
+            out.push((
+                i,
+                b.map_readable().unwrap().as_slice() == inputs[i as usize],
+            ));
+        }
+        let st = element.property::<gst::Structure>("stats");
+        let count = |k: &str| st.get::<u64>(k).unwrap();
+        let (late_dropped, late_passed, late_processed) = (
+            count("frames-late-dropped"),
+            count("frames-late-passed"),
+            count("frames-late-processed"),
+        );
+        // (frame, left untouched) for every frame that came out.
+        let want: Vec<(u64, bool)> = match policy {
+            "drop" => [0, 1, 2, 3, 4, 7, 8, 9].map(|i| (i, false)).to_vec(),
+            "pass-through" => (0..10).map(|i| (i, i == 5 || i == 6)).collect(),
+            _ => (0..10).map(|i| (i, false)).collect(),
+        };
+        assert_eq!(out, want, "{policy}: {st}");
+        let expect = match policy {
+            "drop" => (2, 0, 0),
+            "pass-through" => (0, 2, 0),
+            _ => (0, 0, 2),
+        };
+        assert_eq!(
+            (late_dropped, late_passed, late_processed),
+            expect,
+            "{policy}: {st}"
+        );
+        assert_eq!(
+            count("frames-processed"),
+            10 - late_dropped - late_passed,
+            "{policy}: {st}"
+        );
     }
 }
 

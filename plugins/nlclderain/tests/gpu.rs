@@ -1,5 +1,6 @@
 //! `nlclderain` on the CUDA frame path (feature `cuda`) against the same element converting on
-//! the CPU. Without a GPU, NVRTC or onnxruntime-gpu every test prints why it skips.
+//! the CPU. Without a GPU, NVRTC or onnxruntime-gpu every test records why it skips (see
+//! `common::skip`: scripts/test.sh lists the skipped checks at the end).
 #![cfg(feature = "cuda")]
 
 mod common;
@@ -79,7 +80,10 @@ fn gpu_frame_path_matches_cpu_conversion() {
     assert_eq!(cpu_stats.get::<&str>("conversion").unwrap(), "cpu");
     assert_eq!(want.len(), sizes.len());
     if let Some(reason) = gpu_unavailable() {
-        println!("skipping the GPU half: {reason}");
+        skip(
+            "gpu_frame_path_matches_cpu_conversion",
+            &format!("GPU half not run: {reason}"),
+        );
         return;
     }
     for props in [
@@ -122,7 +126,7 @@ fn gpu_frame_path_matches_cpu_conversion() {
 fn gpu_frame_path_runs_in_a_pipeline() {
     init();
     if let Some(reason) = gpu_unavailable() {
-        println!("skipping: {reason}");
+        skip("gpu_frame_path_runs_in_a_pipeline", &reason);
         return;
     }
     let p = pipeline(
