@@ -251,9 +251,28 @@ pub struct ModelInfo {
     pub fallback: Option<String>,
     /// The batch size the model's input is fixed to, if it is not dynamic.
     pub fixed_batch: Option<usize>,
+    /// Height and width the model's input is fixed to, if they are not dynamic.
+    pub fixed_size: Option<(usize, usize)>,
 }
 
 impl ModelInfo {
+    /// Whether frames of `width` x `height` fit the model once padded to its size multiple:
+    /// always with dynamic sizes; with a fixed input size only when the padded size is that
+    /// size. The error says both sizes, so callers can refuse a stream before its first frame.
+    pub fn check_frame_size(&self, width: usize, height: usize) -> Result<(), String> {
+        let m = self.size_multiple.max(1);
+        let (ph, pw) = (height.div_ceil(m) * m, width.div_ceil(m) * m);
+        match self.fixed_size {
+            Some((h, w)) if (h, w) != (ph, pw) => Err(format!(
+                "model {} takes only {w}x{h} frames (its input size is fixed); this stream is \
+                 {width}x{height}: scale it to {w}x{h} before the element (videoscale) or use \
+                 a model with dynamic height and width",
+                self.origin
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// A metadata value by key.
     pub fn meta(&self, key: &str) -> Option<&str> {
         self.metadata
@@ -650,11 +669,15 @@ fn validate(
         )));
     }
     check_image(INPUT_NAME, inputs[0].dtype(), "input")?;
-    let fixed_batch = inputs[0]
-        .dtype()
-        .tensor_shape()
-        .and_then(|shape| usize::try_from(shape[0]).ok())
-        .filter(|&n| n > 0);
+    let fixed_dim = |i: usize| {
+        inputs[0]
+            .dtype()
+            .tensor_shape()
+            .and_then(|shape| usize::try_from(shape[i]).ok())
+            .filter(|&n| n > 0)
+    };
+    let fixed_batch = fixed_dim(0);
+    let fixed_size = fixed_dim(2).zip(fixed_dim(3));
     let mut has_clean = false;
     let mut has_rain = false;
     for o in session.outputs() {
@@ -691,6 +714,7 @@ fn validate(
         provider,
         fallback,
         fixed_batch,
+        fixed_size,
     })
 }
 

@@ -15,6 +15,38 @@ fn error_of(launch: &str) -> String {
         .unwrap_or_else(|| panic!("expected an error from: {launch}"))
 }
 
+/// Runs `launch` to the end (its `nlclderain` named `d`, no error allowed) and returns the bytes
+/// of every buffer entering and leaving the element, in order, and the element's stats.
+fn frames_through(launch: &str) -> (Vec<Vec<u8>>, Vec<Vec<u8>>, gst::Structure) {
+    init();
+    let p = pipeline(launch);
+    let d = p.by_name("d").unwrap();
+    let record = |pad: &str| {
+        let frames = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let f = frames.clone();
+        d.static_pad(pad)
+            .unwrap()
+            .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+                // On the sink pad this runs before the element writes into the buffer.
+                if let Some(buf) = info.buffer() {
+                    f.lock()
+                        .unwrap()
+                        .push(buf.map_readable().unwrap().as_slice().to_vec());
+                }
+                gst::PadProbeReturn::Ok
+            })
+            .unwrap();
+        frames
+    };
+    let (input, output) = (record("sink"), record("src"));
+    let r = run_to_end(&p);
+    assert!(r.error.is_none(), "{launch}: {:?}", r.error);
+    let stats = d.property::<gst::Structure>("stats");
+    let take =
+        |v: std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>| std::mem::take(&mut *v.lock().unwrap());
+    (take(input), take(output), stats)
+}
+
 #[test]
 fn missing_model_file_is_named() {
     let e = error_of(
@@ -42,38 +74,6 @@ fn empty_model_file_uses_built_in_model_or_asks_for_one() {
     }
 }
 
-#[test]
-fn corrupt_model_is_reported() {
-    let dir = temp_dir();
-    let path = dir.path().join("corrupt.onnx");
-    std::fs::write(&path, b"\x08\x07garbage that is not a protobuf model").unwrap();
-    let e = error_of(&format!(
-        "videotestsrc num-buffers=3 ! video/x-raw,format=RGB,width=32,height=32 ! nlclderain model-file={} ! fakesink",
-        path.display()
-    ));
-    assert!(e.contains("corrupt.onnx"), "{e}");
-}
-
-/// A valid ONNX model that does not follow the contract: one input channel.
-/// An Identity model `rainy -> clean` with the given input/output dimensions (`None` = dynamic).
-fn identity_with_dims(dir: &std::path::Path, dims: [Option<i64>; 4]) -> std::path::PathBuf {
-    let names = ["n", "c", "h", "w"];
-    let vi = |name: &str| ValueInfoProto {
-        name: name.into(),
-        r#type: Some(TypeProto {
-            tensor_type: Some(TypeProtoTensor {
-                elem_type: data_type::FLOAT,
-                shape: Some(TensorShapeProto {
-                    dim: dims
-                        .iter()
-                        .zip(names)
-                        .map(|(v, p)| Dimension {
-                            dim_value: *v,
-                            dim_param: v.is_none().then(|| p.to_string()),
-                        })
-                        .collect(),
-                }),
-            }),
 /// Every model of the family runs by name where it is installed; where it is not, the error
 /// names the model, the property and the places looked at.
 #[test]
@@ -112,6 +112,38 @@ fn model_file_wins_over_model() {
     assert!(e.contains("/nonexistent/model.onnx"), "{e}");
 }
 
+#[test]
+fn corrupt_model_is_reported() {
+    let dir = temp_dir();
+    let path = dir.path().join("corrupt.onnx");
+    std::fs::write(&path, b"\x08\x07garbage that is not a protobuf model").unwrap();
+    let e = error_of(&format!(
+        "videotestsrc num-buffers=3 ! video/x-raw,format=RGB,width=32,height=32 ! nlclderain model-file={} ! fakesink",
+        path.display()
+    ));
+    assert!(e.contains("corrupt.onnx"), "{e}");
+}
+
+/// A valid ONNX model that does not follow the contract: one input channel.
+/// An Identity model `rainy -> clean` with the given input/output dimensions (`None` = dynamic).
+fn identity_with_dims(dir: &std::path::Path, dims: [Option<i64>; 4]) -> std::path::PathBuf {
+    let names = ["n", "c", "h", "w"];
+    let vi = |name: &str| ValueInfoProto {
+        name: name.into(),
+        r#type: Some(TypeProto {
+            tensor_type: Some(TypeProtoTensor {
+                elem_type: data_type::FLOAT,
+                shape: Some(TensorShapeProto {
+                    dim: dims
+                        .iter()
+                        .zip(names)
+                        .map(|(v, p)| Dimension {
+                            dim_value: *v,
+                            dim_param: v.is_none().then(|| p.to_string()),
+                        })
+                        .collect(),
+                }),
+            }),
         }),
         doc_string: String::new(),
     };
@@ -168,28 +200,58 @@ fn fixed_batch_model_refuses_another_batch_size() {
     );
 }
 
-/// A model fixed to batches of three gets partly filled batches padded: every frame comes out.
+/// A model fixed to batches of three gets partly filled batches padded: every frame comes out,
+/// in order, as the identity model gives it back (its own input bytes, not another frame's or
+/// the padding's).
 #[test]
 fn fixed_batch_model_gets_partial_batches_padded() {
-    init();
     let dir = temp_dir();
     let path = identity_with_dims(dir.path(), [Some(3), Some(3), None, None]);
-    let p = pipeline(&format!(
-        "videotestsrc num-buffers=7 ! video/x-raw,format=RGB,width=16,height=8 ! nlclderain name=d batch-size=3 max-in-flight=6 model-file={} ! fakesink",
+    // `snow`: every frame differs, so a frame written back from the wrong slot shows.
+    let (input, output, stats) = frames_through(&format!(
+        "videotestsrc num-buffers=7 pattern=snow ! video/x-raw,format=RGB,width=16,height=8 \
+         ! nlclderain name=d batch-size=3 max-in-flight=6 model-file={} ! fakesink",
         path.display()
     ));
-    let r = run_to_end(&p);
-    assert!(r.error.is_none(), "{:?}", r.error);
-    let stats = p.by_name("d").unwrap().property::<gst::Structure>("stats");
     assert_eq!(stats.get::<u64>("frames-processed").unwrap(), 7);
+    assert_eq!(input.len(), 7);
+    assert!(input.windows(2).all(|w| w[0] != w[1]), "frames must differ");
+    // RGB through an identity model is exact (v = p / 127.5 - 1 and back).
+    assert_eq!(output.len(), input.len());
+    for (i, (a, b)) in input.iter().zip(&output).enumerate() {
+        assert!(a == b, "frame {i} differs from its input");
+    }
 }
 
-/// Inference that fails (a model fixed to 8x16 frames fed 32x32) is an error on the bus that
+/// A model with dynamic sizes whose graph reshapes every input to 1x3x8x16: it passes every
+/// check before the first frame and fails inside ONNX Runtime on a 32x32 frame.
+fn reshape_to_8x16_model(dir: &std::path::Path) -> std::path::PathBuf {
+    let identity = identity_with_dims(dir, [None, Some(3), None, None]);
+    let mut model = ModelProto::decode(std::fs::read(&identity).unwrap().as_slice()).unwrap();
+    let graph = model.graph.as_mut().unwrap();
+    graph.initializer.push(TensorProto {
+        dims: vec![4],
+        data_type: 7, // TensorProto.DataType INT64
+        name: "shape".into(),
+        raw_data: [1i64, 3, 8, 16]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect(),
+    });
+    let node = &mut graph.node[0];
+    node.op_type = "Reshape".into();
+    node.input.push("shape".into());
+    let path = dir.join("reshape-8x16.onnx");
+    std::fs::write(&path, model.encode_to_vec()).unwrap();
+    path
+}
+
+/// Inference that fails (a graph that cannot take a 32x32 frame) is an error on the bus that
 /// names the cause, not a panic or a hang.
 #[test]
 fn failing_inference_is_reported() {
     let dir = temp_dir();
-    let path = identity_with_dims(dir.path(), [None, Some(3), Some(8), Some(16)]);
+    let path = reshape_to_8x16_model(dir.path());
     for extra in ["", "batch-size=2 max-in-flight=4", "sessions=2"] {
         let e = error_of(&format!(
             "videotestsrc num-buffers=5 ! video/x-raw,format=RGB,width=32,height=32 ! nlclderain {extra} model-file={} ! fakesink",
@@ -197,6 +259,26 @@ fn failing_inference_is_reported() {
         ));
         assert!(e.contains("Inference failed"), "{extra}: {e}");
     }
+}
+
+/// A model fixed to 16x8 frames is refused when the caps are set (naming both sizes), not on
+/// the first frame; a stream of its size runs.
+#[test]
+fn fixed_size_model_is_checked_at_negotiation() {
+    let dir = temp_dir();
+    let path = identity_with_dims(dir.path(), [None, Some(3), Some(8), Some(16)]);
+    let e = error_of(&format!(
+        "videotestsrc num-buffers=5 ! video/x-raw,format=RGB,width=32,height=32 ! nlclderain model-file={} ! fakesink",
+        path.display()
+    ));
+    assert!(e.contains("16x8") && e.contains("32x32"), "{e}");
+    assert!(!e.contains("Inference failed"), "{e}");
+    init();
+    let r = run_to_end(&pipeline(&format!(
+        "videotestsrc num-buffers=5 ! video/x-raw,format=RGB,width=16,height=8 ! nlclderain model-file={} ! fakesink",
+        path.display()
+    )));
+    assert!(r.error.is_none(), "{:?}", r.error);
 }
 
 #[test]
@@ -279,52 +361,101 @@ fn zero_sized_frames_are_refused_at_negotiation() {
     assert!(sink.query_accept_caps(&one));
 }
 
+/// 1x1 frames (padded to the model's multiple of 2, chroma planes of one sample) come back from
+/// an identity model as they went in.
 #[test]
 fn one_by_one_frames_work() {
-    init();
     let dir = temp_dir();
-    let (model, _) = write_random_model(dir.path(), "m.onnx", SMALL, 1);
-    let r = run_to_end(&pipeline(&format!(
-        "videotestsrc num-buffers=3 ! video/x-raw,format=I420,width=1,height=1 ! nlclderain model-file={} ! fakesink",
-        model.display()
-    )));
-    assert!(r.error.is_none(), "{:?}", r.error);
-}
-
-#[test]
-fn unavailable_gpu_provider_falls_back_with_a_warning_or_fails_when_strict() {
-    init();
-    let dir = temp_dir();
-    let (model, _) = write_random_model(dir.path(), "m.onnx", SMALL, 1);
-    // The CPU-only ONNX Runtime has neither GPU provider; where a GPU build is installed this
-    // test still passes, since it only checks that the run ends cleanly either way.
-    for provider in ["cuda", "tensorrt"] {
-        let p = pipeline(&format!(
-            "videotestsrc num-buffers=2 ! video/x-raw,format=RGB,width=32,height=32 \
-             ! nlclderain name=d model-file={} execution-provider={provider} ! fakesink",
+    let model = write_identity_model(dir.path(), SMALL);
+    for pattern in ["red", "blue", "white"] {
+        let caps = "video/x-raw,format=I420,width=1,height=1";
+        let (input, output, stats) = frames_through(&format!(
+            "videotestsrc num-buffers=3 pattern={pattern} ! {caps} \
+             ! nlclderain name=d model-file={} ! fakesink",
             model.display()
         ));
-        let r = run_to_end(&p);
+        assert_eq!(
+            stats.get::<u64>("frames-processed").unwrap(),
+            3,
+            "{pattern}"
+        );
+        assert_eq!(output.len(), 3, "{pattern}");
+        let info = gst_video::VideoInfo::from_caps(&caps.parse::<gst::Caps>().unwrap()).unwrap();
+        for (a, b) in input.iter().zip(&output) {
+            // Y, U and V of the one pixel (the rest of each buffer is row padding).
+            let yuv = |f: &[u8]| [0, 1, 2].map(|p| f[info.offset()[p]]);
+            assert_eq!(yuv(b), yuv(a), "{pattern}: Y, U, V out vs in");
+        }
+    }
+}
+
+/// A GPU provider that ONNX Runtime cannot use here falls back to the CPU with a warning naming
+/// it, and with `fallback-to-cpu=false` is an error naming it; where it can be used, both runs
+/// use it. Which case applies is asked of the engine directly (a strict session of the same
+/// model), so an element that falls back silently, or runs when it should fail, is caught.
+#[test]
+fn unavailable_gpu_provider_falls_back_with_a_warning_or_fails_when_strict() {
+    use nlcl::runtime::{Model, Provider, RuntimeError, SessionOptions};
+    init();
+    let dir = temp_dir();
+    let (model, _) = write_random_model(dir.path(), "m.onnx", SMALL, 1);
+    let bytes = std::fs::read(&model).unwrap();
+    for provider in ["cuda", "tensorrt"] {
+        let strict_options = SessionOptions {
+            provider: Provider::from_name(provider).unwrap(),
+            strict_provider: true,
+            threads: 1,
+            ..SessionOptions::default()
+        };
+        let available = match Model::from_bytes(&bytes, "m.onnx", &strict_options) {
+            Ok(_) => true,
+            Err(RuntimeError::ProviderUnavailable { .. }) => false,
+            Err(e) => panic!("{provider}: {e}"),
+        };
+        let run = |extra: &str| {
+            let p = pipeline(&format!(
+                "videotestsrc num-buffers=2 ! video/x-raw,format=RGB,width=32,height=32 \
+                 ! nlclderain name=d model-file={} execution-provider={provider} {extra} \
+                 ! fakesink",
+                model.display()
+            ));
+            let r = run_to_end(&p);
+            let stats = p.by_name("d").unwrap().property::<gst::Structure>("stats");
+            (r, stats)
+        };
+        let (r, stats) = run("");
         assert!(r.error.is_none(), "{provider}: {:?}", r.error);
-        let stats = p.by_name("d").unwrap().property::<gst::Structure>("stats");
-        let strict = run_to_end(&pipeline(&format!(
-            "videotestsrc num-buffers=2 ! video/x-raw,format=RGB,width=32,height=32 \
-             ! nlclderain model-file={} execution-provider={provider} fallback-to-cpu=false \
-             ! fakesink",
-            model.display()
-        )));
-        if r.warnings.iter().any(|w| w.contains(provider)) {
+        assert_eq!(
+            stats.get::<u64>("frames-processed").unwrap(),
+            2,
+            "{provider}"
+        );
+        let (strict, strict_stats) = run("fallback-to-cpu=false");
+        if available {
+            println!("the {provider} provider is usable here: checking that it is used");
+            assert_eq!(stats.get::<&str>("provider").unwrap(), provider);
+            assert!(
+                !r.warnings.iter().any(|w| w.contains("running on the CPU")),
+                "{provider}: {:?}",
+                r.warnings
+            );
+            assert!(strict.error.is_none(), "{provider}: {:?}", strict.error);
+            assert_eq!(strict_stats.get::<&str>("provider").unwrap(), provider);
+        } else {
+            assert!(
+                r.warnings.iter().any(|w| w.contains(provider)),
+                "{provider} is unavailable, yet no warning names it: {:?}",
+                r.warnings
+            );
             assert_eq!(stats.get::<&str>("provider").unwrap(), "cpu");
             assert_eq!(stats.get::<&str>("conversion").unwrap(), "cpu");
-            let e = strict
-                .error
-                .expect("strict mode must fail where fallback warned");
+            let e = strict.error.unwrap_or_else(|| {
+                panic!("{provider}: strict mode must fail where it is unavailable")
+            });
             assert!(
                 e.contains(provider) && e.contains("execution-provider"),
                 "{e}"
             );
-        } else {
-            println!("note: the {provider} provider loaded here, fallback not exercised");
         }
     }
 }

@@ -957,6 +957,12 @@ impl VideoFilterImpl for NlclDerain {
         }
         gst::debug!(CAT, imp = self, "negotiated {incaps}");
         if let Some(state) = lock(&self.state).as_mut() {
+            // A model with a fixed input size is checked now, not on the first frame.
+            let size = (in_info.width() as usize, in_info.height() as usize);
+            if let Err(reason) = state.worker.info().check_frame_size(size.0, size.1) {
+                gst::element_imp_error!(self, gst::StreamError::Format, ["{}", reason]);
+                return Err(gst::loggable_error!(CAT, "{}", reason));
+            }
             state.info = Some(in_info.clone());
         }
         let fps = in_info.fps();
