@@ -9,7 +9,9 @@
 # the validation photos of models/validation.txt are held out. The run folder is
 # models/runs/family-MODEL; rerunning resumes it (MINUTES limits one sitting, default none).
 # NLCL_DATA points at the data folder (default ../shared/data); THREADS sets libtorch's threads
-# (default 1). Extra arguments go to `nlcl train`.
+# (default 1). Extra arguments go to `nlcl train`. Shipped: lite 40,000 steps exported at
+# 15,000 and fine-tuned (family-lite-idt5), standard 15,000 exported at 3,000, full 10,000
+# exported at 4,000 (EXPORT_STEP; chosen on the validation set, see models/MODELS.md).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -18,9 +20,9 @@ source scripts/torch-env.sh
 D="${NLCL_DATA:-../shared/data}"
 NAME="${MODEL:-lite}"
 case "$NAME" in
-  lite) arch=(--width 16 --depth 4); out=models/default.onnx; steps=60000 ;;
-  standard) arch=(--width 24 --depth 5); out=models/standard.onnx; steps=30000 ;;
-  full) arch=(--width 32 --depth 8); out=models/full.onnx; steps=15000 ;;
+  lite) arch=(--width 16 --depth 4); out=models/default.onnx; steps=40000 ;;
+  standard) arch=(--width 24 --depth 5); out=models/standard.onnx; steps=15000 ;;
+  full) arch=(--width 32 --depth 8); out=models/full.onnx; steps=10000 ;;
   *) echo "MODEL must be lite, standard or full, not $NAME" >&2; exit 2 ;;
 esac
 [ "${SKIP_BUILD:-0}" = 1 ] || cargo build --release -p nlcl-cli -p nlcl-train
@@ -36,4 +38,10 @@ OMP_NUM_THREADS="${THREADS:-1}" target/release/nlcl train \
   --unpaired-every "${UNPAIRED_EVERY:-0}" --lambda-idt 1 --ema 0.999 \
   --steps "${STEPS:-$steps}" --checkpoint-every 1000 --keep-checkpoints --no-progress \
   --out "$run" "${limit[@]}" "$@"
-target/release/nlcl export "$run" -o "$out"
+# The exported checkpoint is chosen on the validation set (scripts/pick-checkpoint.sh RUN):
+# EXPORT_STEP=N exports the kept checkpoint of step N instead of the last.
+if [ -n "${EXPORT_STEP:-}" ]; then
+  target/release/nlcl export "$(printf "%s/checkpoints/step-%06d.safetensors" "$run" "$EXPORT_STEP")" -o "$out"
+else
+  target/release/nlcl export "$run" -o "$out"
+fi
