@@ -21,5 +21,5 @@ gst-launch-1.0 -q videotestsrc num-buffers="$frames" pattern=ball \
   ! "video/x-raw,format=I420,width=$w,height=$h,framerate=30/1" "${queue[@]}" \
   ! nlclderain qos=false "${props[@]}" ! fakesink sync=false
 end=$(date +%s.%N)
-awk -v f="$frames" -v a="$start" -v b="$end" -v s="$size" -v m="$model" \
-  'BEGIN { t = b - a; printf "%s %s: %d frames in %.2f s: %.2f fps\n", (m == "-" ? "built-in model" : m), s, f, t, f / t }'
+awk -v f="$frames" -v a="$start" -v b="$end" -v s="$size" -v m="$model" -v p="${props[*]}" \
+  'BEGIN { t = b - a; printf "%s %s: %d frames in %.2f s: %.2f fps\n", (m == "-" ? "built-in model" : m) (p == "" ? "" : " (" p ")"), s, f, t, f / t }'
