@@ -11,27 +11,9 @@ use nlcl::render::{RainStyle, render_rain};
 use nlcl::rng::Rng;
 use nlcl::runtime::{Model, RuntimeError, SessionOptions};
 
-/// Records that `test` skipped a check, and why: printed (the test harness captures that) and,
-/// when `NLCL_SKIP_LOG` names a file (scripts/test.sh sets it), appended to it as one line, so
-/// the test command lists every skipped check after the results instead of showing a plain "ok".
-fn skip(test: &str, reason: &str) {
-    let line = format!(
-        "{}::{}::{test}: {}\n",
-        env!("CARGO_PKG_NAME"),
-        env!("CARGO_CRATE_NAME"),
-        reason.replace('\n', " ")
-    );
-    print!("skipped: {line}");
-    if let Some(path) = std::env::var_os("NLCL_SKIP_LOG") {
-        use std::io::Write;
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .and_then(|mut f| f.write_all(line.as_bytes()))
-            .unwrap_or_else(|e| panic!("cannot append to NLCL_SKIP_LOG {path:?}: {e}"));
-    }
-}
+#[path = "support/skip.rs"]
+mod skip_log;
+use skip_log::skip;
 
 /// The GPU converter, or `None` (the skip recorded for `test`) where there is no usable GPU.
 fn gpu(test: &str) -> Option<GpuConverter> {

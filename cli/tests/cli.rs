@@ -34,27 +34,9 @@ fn gradient(w: u32, h: u32, seed: u8) -> image::RgbImage {
     })
 }
 
-/// Records that `test` skipped a check, and why: printed (the test harness captures that) and,
-/// when `NLCL_SKIP_LOG` names a file (scripts/test.sh sets it), appended to it as one line, so
-/// the test command lists every skipped check after the results instead of showing a plain "ok".
-fn skip(test: &str, reason: &str) {
-    let line = format!(
-        "{}::{}::{test}: {}\n",
-        env!("CARGO_PKG_NAME"),
-        env!("CARGO_CRATE_NAME"),
-        reason.replace('\n', " ")
-    );
-    print!("skipped: {line}");
-    if let Some(path) = std::env::var_os("NLCL_SKIP_LOG") {
-        use std::io::Write;
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .and_then(|mut f| f.write_all(line.as_bytes()))
-            .unwrap_or_else(|e| panic!("cannot append to NLCL_SKIP_LOG {path:?}: {e}"));
-    }
-}
+#[path = "../../tests/support/skip.rs"]
+mod skip_log;
+use skip_log::skip;
 
 fn run_ok(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap();
