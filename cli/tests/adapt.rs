@@ -3,6 +3,8 @@
 //! `nlcl-train` program, which `cargo test --workspace` builds next to `nlcl` (and which needs
 //! libtorch on the library path: `source scripts/torch-env.sh`, as scripts/test.sh does).
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -45,12 +47,7 @@ fn make_video(path: &Path) {
 
 #[test]
 fn adapt_samples_video_frames_trains_resumes_and_exports() {
-    let trainer = Path::new(env!("CARGO_BIN_EXE_nlcl")).with_file_name("nlcl-train");
-    assert!(
-        trainer.is_file(),
-        "{} is missing: build the workspace (cargo test --workspace builds it)",
-        trainer.display()
-    );
+    common::require_trainer();
     let dir = tempfile::tempdir().unwrap();
     let video = dir.path().join("rainy.mp4");
     make_video(&video);

@@ -1,6 +1,8 @@
 //! The `nlcl` command end to end, on images the test makes itself (and, when present, on the
 //! shared Rain100L evaluation pairs).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -406,12 +408,7 @@ fn render_rain_writes_rainy_copies_and_pairs() {
 /// library path: `source scripts/torch-env.sh`, as scripts/test.sh does).
 #[test]
 fn train_then_export_info_and_derain_with_the_model() {
-    let trainer = Path::new(env!("CARGO_BIN_EXE_nlcl")).with_file_name("nlcl-train");
-    assert!(
-        trainer.is_file(),
-        "{} is missing: build the workspace (cargo test --workspace builds it)",
-        trainer.display()
-    );
+    common::require_trainer();
     let dir = tempfile::tempdir().unwrap();
     let clean = dir.path().join("clean");
     write_images(&clean, &[(48, 40), (40, 48), (64, 36)]);
