@@ -144,8 +144,14 @@ fn gather(inputs: &[PathBuf], frames_dir: &Path, args: &AdaptArgs) -> Result<Vec
         };
         for (j, v) in videos.iter().enumerate() {
             let dir = frames_dir.join(format!("{i:02}-{j:03}"));
-            let n = if dir.is_dir() && !images::collect(std::slice::from_ref(&dir))?.is_empty() {
+            // Frames sampled by an earlier run of the same command are reused (resume).
+            let sampled = if dir.is_dir() {
                 images::collect(std::slice::from_ref(&dir))?.len()
+            } else {
+                0
+            };
+            let n = if sampled > 0 {
+                sampled
             } else {
                 extract_frames(v, &dir, args.frame_rate, args.max_frames)?
             };

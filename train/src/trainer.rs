@@ -369,6 +369,14 @@ pub const LOSS_NAMES: [&str; 11] = [
     "total",
 ];
 
+/// Position of a loss in [`LOSS_NAMES`] (and [`Losses::values`]).
+fn loss_index(name: &str) -> usize {
+    LOSS_NAMES
+        .iter()
+        .position(|n| *n == name)
+        .unwrap_or_else(|| unreachable!("{name} is not in LOSS_NAMES"))
+}
+
 /// The losses of one step (0 for disabled terms).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Losses {
@@ -940,9 +948,9 @@ impl Trainer {
         self.step += 1;
         self.update_ema(false);
         let v = |t: &Tensor| t.double_value(&[]);
-        values[8] = v(&pair);
-        values[9] = v(&pair_rain);
-        values[10] = v(&total);
+        values[loss_index("pair")] = v(&pair);
+        values[loss_index("pair_rain")] = v(&pair_rain);
+        values[loss_index("total")] = v(&total);
         let losses = Losses { values };
         self.history.push((self.step, losses));
         losses
@@ -1041,20 +1049,17 @@ impl Trainer {
             + &loss_colour * a.lambda_colour;
         let v = |t: &Tensor| t.double_value(&[]);
         let mut values = [0.0; LOSS_NAMES.len()];
-        for (i, t) in [
-            &loss_d,
-            &loss_gan,
-            &loss_loc,
-            &loss_layer,
-            &loss_rec,
-            &loss_fid,
-            &loss_idt,
-            &loss_colour,
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            values[i] = v(t);
+        for (name, t) in [
+            ("d", &loss_d),
+            ("gan", &loss_gan),
+            ("location", &loss_loc),
+            ("layer", &loss_layer),
+            ("rec", &loss_rec),
+            ("fid", &loss_fid),
+            ("idt", &loss_idt),
+            ("colour", &loss_colour),
+        ] {
+            values[loss_index(name)] = v(t);
         }
         (values, total)
     }
