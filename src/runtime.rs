@@ -302,19 +302,8 @@ pub const RAIN_NAME: &str = "rain";
 impl Model {
     /// Opens a model file.
     pub fn open(path: impl AsRef<Path>, options: &SessionOptions) -> Result<Model, RuntimeError> {
-        let path = path.as_ref();
-        if !path.exists() {
-            return Err(RuntimeError::ModelNotFound {
-                path: path.to_path_buf(),
-            });
-        }
-        let bytes = std::fs::read(path).map_err(|e| RuntimeError::ModelUnreadable {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
-        Self::from_bytes(
-            &bytes,
-            &format!("{:?}", path.display().to_string()),
+        Self::open_source(
+            &crate::family::ModelSource::File(path.as_ref().to_path_buf()),
             options,
         )
     }
@@ -399,12 +388,9 @@ impl Model {
         &mut self.session
     }
 
-    /// Opens the built-in default model ([`crate::DEFAULT_MODEL`]).
+    /// Opens the built-in model `lite` ([`crate::DEFAULT_MODEL`]).
     pub fn open_default(options: &SessionOptions) -> Result<Model, RuntimeError> {
-        match crate::DEFAULT_MODEL {
-            Some(bytes) => Self::from_bytes(bytes, "built-in default model", options),
-            None => Err(RuntimeError::NoDefaultModel),
-        }
+        Self::open_source(&crate::family::ModelSource::default(), options)
     }
 
     /// Opens a named model of the family or a model file.
@@ -414,17 +400,6 @@ impl Model {
     ) -> Result<Model, RuntimeError> {
         let (bytes, origin) = source.bytes()?;
         Self::from_bytes(&bytes, &origin, options)
-    }
-
-    /// Opens `path`, or the built-in default model when `path` is `None`.
-    pub fn open_or_default(
-        path: Option<&Path>,
-        options: &SessionOptions,
-    ) -> Result<Model, RuntimeError> {
-        match path {
-            Some(p) => Self::open(p, options),
-            None => Self::open_default(options),
-        }
     }
 
     /// Derains one tightly packed RGB8 image (`width * height * 3` bytes) and returns the
