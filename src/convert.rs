@@ -16,9 +16,9 @@
 //! Every size, stride and length is validated first and reported as a [`ConvertError`]; the
 //! functions never panic on bad input.
 //!
-//! YUV formats ([`PixelFormat::I420`], [`PixelFormat::Nv12`]) use limited ("video") range
-//! with the [`ColorMatrix`] the caller passes, and chroma sited at the centre of each 2x2 luma
-//! block (the siting that a 2x2 average produces).
+//! YUV formats ([`PixelFormat::I420`], [`PixelFormat::Nv12`]) use the [`YuvEncoding`] (matrix
+//! and limited or full range) the caller passes, and chroma sited at the centre of each 2x2
+//! luma block (the siting that a 2x2 average produces).
 
 use thiserror::Error;
 
@@ -184,15 +184,15 @@ impl std::fmt::Display for PixelFormat {
     }
 }
 
-/// YUV <-> RGB colour matrix, limited range (Y 16..=235, U/V 16..=240).
+/// YUV <-> RGB colour matrix (the luma weights `Kr`, `Kb`).
 ///
-/// Pick the matrix from the stream's caps: GStreamer's `VideoColorimetry::matrix()` of the
-/// negotiated `VideoInfo` (`colorimetry=bt601` -> [`ColorMatrix::Bt601`], `bt709` ->
-/// [`ColorMatrix::Bt709`]). When caps carry no colorimetry, GStreamer assumes BT.601 up to
-/// 576 lines and BT.709 above (see [`ColorMatrix::gst_default_for_height`]); use the same
-/// rule so colours match what `videoconvert` would produce. BT.2020 and full-range streams
-/// are not supported: convert them to RGB upstream with `videoconvert`.
-/// Ignored for RGB formats.
+/// Pick it from the stream's caps: GStreamer's `VideoColorimetry::matrix()` of the negotiated
+/// `VideoInfo` (`colorimetry=bt601` -> [`ColorMatrix::Bt601`], `bt709` ->
+/// [`ColorMatrix::Bt709`], `bt2020` -> [`ColorMatrix::Bt2020`]). When caps carry no
+/// colorimetry, GStreamer assumes BT.601 up to 576 lines and BT.709 above (see
+/// [`ColorMatrix::gst_default_for_height`]); use the same rule so colours match what
+/// `videoconvert` would produce. Ignored for RGB formats. The range is a separate choice
+/// ([`ColorRange`]); the two together are a [`YuvEncoding`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum ColorMatrix {
     /// ITU-R BT.601 (SD video, `Kr = 0.299, Kb = 0.114`).
@@ -200,6 +200,12 @@ pub enum ColorMatrix {
     Bt601,
     /// ITU-R BT.709 (HD video, `Kr = 0.2126, Kb = 0.0722`).
     Bt709,
+    /// ITU-R BT.2020 non-constant luminance (UHD video, `Kr = 0.2627, Kb = 0.0593`).
+    Bt2020,
+    /// SMPTE 240M (early HD, `Kr = 0.212, Kb = 0.087`).
+    Smpte240m,
+    /// FCC (NTSC 1953, `Kr = 0.30, Kb = 0.11`).
+    Fcc,
 }
 
 impl ColorMatrix {
@@ -213,12 +219,58 @@ impl ColorMatrix {
         }
     }
 
-    /// Luma weights `(Kr, Kb)`.
+    /// Luma weights `(Kr, Kb)`, as GStreamer's `gst_video_color_matrix_get_Kr_Kb` gives them.
     fn kr_kb(self) -> (f32, f32) {
         match self {
             ColorMatrix::Bt601 => (0.299, 0.114),
             ColorMatrix::Bt709 => (0.2126, 0.0722),
+            ColorMatrix::Bt2020 => (0.2627, 0.0593),
+            ColorMatrix::Smpte240m => (0.212, 0.087),
+            ColorMatrix::Fcc => (0.30, 0.11),
         }
+    }
+}
+
+/// The value range of YUV samples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ColorRange {
+    /// "Video" range: Y 16..=235, U/V 16..=240 (`colorimetry` range `2`, most video).
+    #[default]
+    Limited,
+    /// Full range: Y, U, V 0..=255 (`colorimetry` range `1`: JPEG, MJPEG webcams, `jpegdec`).
+    Full,
+}
+
+/// How a YUV frame's bytes encode RGB: the matrix and the range. Ignored for RGB formats.
+///
+/// A [`ColorMatrix`] alone converts into the limited-range encoding, the common case for video.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct YuvEncoding {
+    /// Luma weights.
+    pub matrix: ColorMatrix,
+    /// Sample range.
+    pub range: ColorRange,
+}
+
+impl YuvEncoding {
+    /// `matrix` with `range`.
+    pub fn new(matrix: ColorMatrix, range: ColorRange) -> Self {
+        YuvEncoding { matrix, range }
+    }
+
+    /// `(luma offset, luma excursion, chroma excursion)` in 8-bit levels: black is at the
+    /// offset, white at offset + luma excursion, and chroma spans +-excursion/2 around 128.
+    fn levels(self) -> (f32, f32, f32) {
+        match self.range {
+            ColorRange::Limited => (16.0, 219.0, 224.0),
+            ColorRange::Full => (0.0, 255.0, 255.0),
+        }
+    }
+}
+
+impl From<ColorMatrix> for YuvEncoding {
+    fn from(matrix: ColorMatrix) -> Self {
+        YuvEncoding::new(matrix, ColorRange::Limited)
     }
 }
 
@@ -541,16 +593,17 @@ pub fn tensor_len(h: usize, w: usize, m: usize) -> usize {
 /// `pad_multiple` (0 or 1: no padding) by replicating the last row and column.
 ///
 /// Writes `3 * ph * pw` floats at the start of `out` and returns `(ph, pw)`. YUV frames use
-/// `matrix` and [`ChromaUpsampling::Bilinear`]; see [`frame_to_tensor_with`] to choose.
+/// `encoding` (a [`YuvEncoding`], or a [`ColorMatrix`] for limited range) and
+/// [`ChromaUpsampling::Bilinear`]; see [`frame_to_tensor_with`] to choose.
 pub fn frame_to_tensor(
     frame: &FrameRef,
-    matrix: ColorMatrix,
+    encoding: impl Into<YuvEncoding>,
     pad_multiple: usize,
     out: &mut [f32],
 ) -> Result<(usize, usize), ConvertError> {
     frame_to_tensor_with(
         frame,
-        matrix,
+        encoding,
         ChromaUpsampling::default(),
         pad_multiple,
         out,
@@ -560,7 +613,7 @@ pub fn frame_to_tensor(
 /// [`frame_to_tensor`] with an explicit chroma upsampling mode (only used for YUV formats).
 pub fn frame_to_tensor_with(
     frame: &FrameRef,
-    matrix: ColorMatrix,
+    encoding: impl Into<YuvEncoding>,
     upsampling: ChromaUpsampling,
     pad_multiple: usize,
     out: &mut [f32],
@@ -598,7 +651,7 @@ pub fn frame_to_tensor_with(
 
     match format {
         PixelFormat::I420 | PixelFormat::Nv12 => {
-            let c = YuvToRgb::new(matrix);
+            let c = YuvToRgb::new(encoding.into());
             let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
             for (y, ((rr, gr), br)) in rows {
                 let (rw, gw, bw) = (&mut rr[..w], &mut gr[..w], &mut br[..w]);
@@ -669,13 +722,13 @@ pub fn frame_to_tensor_with(
 ///
 /// For formats with an alpha or padding byte, that byte is copied from `alpha_from` when it is
 /// a 4-byte packed frame of the same size (typically the input frame), else set to 255.
-/// YUV output uses `matrix` and averages each 2x2 block of chroma (partial blocks at odd
+/// YUV output uses `encoding` and averages each 2x2 block of chroma (partial blocks at odd
 /// edges average the pixels they have). Bytes past each row, up to the stride, are untouched.
 pub fn tensor_to_frame(
     tensor: &[f32],
     tensor_h: usize,
     tensor_w: usize,
-    matrix: ColorMatrix,
+    encoding: impl Into<YuvEncoding>,
     alpha_from: Option<&FrameRef>,
     frame: &mut FrameMut,
 ) -> Result<(), ConvertError> {
@@ -729,7 +782,7 @@ pub fn tensor_to_frame(
 
     match format {
         PixelFormat::I420 | PixelFormat::Nv12 => {
-            let c = RgbToYuv::new(matrix);
+            let c = RgbToYuv::new(encoding.into());
             for y in 0..h {
                 let dst = plane_row_mut(frame.planes[0], frame.strides[0], y, w);
                 c.luma_row(row(r, y), row(g, y), row(b, y), dst);
@@ -1072,22 +1125,22 @@ fn upsample_row(src: &[f32], dst: &mut [f32], mode: ChromaUpsampling) {
 /// `[y_scale, y_offset, rv, gu, gv, bu]` of the YUV -> tensor conversion, for other
 /// implementations of it (the GPU kernels) to compute exactly the same values.
 #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
-pub(crate) fn yuv_to_rgb_coefficients(matrix: ColorMatrix) -> [f32; 6] {
-    let c = YuvToRgb::new(matrix);
+pub(crate) fn yuv_to_rgb_coefficients(encoding: YuvEncoding) -> [f32; 6] {
+    let c = YuvToRgb::new(encoding);
     [c.y_scale, c.y_offset, c.rv, c.gu, c.gv, c.bu]
 }
 
-/// `[kr, kg, kb, u0, u1, u2, v0, v1, v2]` of the tensor -> YUV conversion (see
+/// `[kr, kg, kb, y_mid, y_gain, u0, u1, u2, v0, v1, v2]` of the tensor -> YUV conversion (see
 /// [`yuv_to_rgb_coefficients`]).
 #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
-pub(crate) fn rgb_to_yuv_coefficients(matrix: ColorMatrix) -> [f32; 9] {
-    let c = RgbToYuv::new(matrix);
+pub(crate) fn rgb_to_yuv_coefficients(encoding: YuvEncoding) -> [f32; 11] {
+    let c = RgbToYuv::new(encoding);
     [
-        c.kr, c.kg, c.kb, c.u[0], c.u[1], c.u[2], c.v[0], c.v[1], c.v[2],
+        c.kr, c.kg, c.kb, c.y_mid, c.y_gain, c.u[0], c.u[1], c.u[2], c.v[0], c.v[1], c.v[2],
     ]
 }
 
-/// Limited-range YUV -> RGB coefficients, folded into tensor units.
+/// YUV -> RGB coefficients, folded into tensor units.
 struct YuvToRgb {
     y_scale: f32,
     y_offset: f32,
@@ -1098,15 +1151,17 @@ struct YuvToRgb {
 }
 
 impl YuvToRgb {
-    fn new(matrix: ColorMatrix) -> Self {
-        let (kr, kb) = matrix.kr_kb();
+    fn new(encoding: YuvEncoding) -> Self {
+        let (kr, kb) = encoding.matrix.kr_kb();
         let kg = 1.0 - kr - kb;
-        // R' = (Y-16)*255/219 + 2(1-Kr)*(V-128)*255/224 on the 0..255 scale; tensor value
-        // t = R'/127.5 - 1, so the 255/127.5 = 2 factor folds into each coefficient.
-        let c = 2.0 / 224.0;
+        let (y0, ys, cs) = encoding.levels();
+        // Limited range: R' = (Y-16)*255/219 + 2(1-Kr)*(V-128)*255/224 on the 0..255 scale
+        // (full range: offset 0, excursions 255); tensor value t = R'/127.5 - 1, so the
+        // 255/127.5 = 2 factor folds into each coefficient.
+        let c = 2.0 / cs;
         Self {
-            y_scale: 2.0 / 219.0,
-            y_offset: -(1.0 + 32.0 / 219.0),
+            y_scale: 2.0 / ys,
+            y_offset: -(1.0 + 2.0 * y0 / ys),
             rv: 2.0 * (1.0 - kr) * c,
             gu: -2.0 * kb * (1.0 - kb) / kg * c,
             gv: -2.0 * kr * (1.0 - kr) / kg * c,
@@ -1128,31 +1183,38 @@ impl YuvToRgb {
     }
 }
 
-/// Limited-range RGB -> YUV coefficients, from clamped tensor values.
+/// RGB -> YUV coefficients, from clamped tensor values.
 struct RgbToYuv {
     kr: f32,
     kg: f32,
     kb: f32,
+    y_mid: f32,
+    y_gain: f32,
     u: [f32; 3],
     v: [f32; 3],
 }
 
 impl RgbToYuv {
-    fn new(matrix: ColorMatrix) -> Self {
-        let (kr, kb) = matrix.kr_kb();
+    fn new(encoding: YuvEncoding) -> Self {
+        let (kr, kb) = encoding.matrix.kr_kb();
         let kg = 1.0 - kr - kb;
-        // With L = Kr*r + Kg*g + Kb*b in tensor units:
-        //   Y = 16 + 219/255 * 127.5 * (L + 1) = 125.5 + 109.5 L
-        //   U = 128 + 224/255 * 127.5 * (b - L) / (2(1-Kb)) = 128 + 56/(1-Kb) * (b - L)
-        //   V = 128 + 56/(1-Kr) * (r - L)
-        let cu = 56.0 / (1.0 - kb);
-        let cv = 56.0 / (1.0 - kr);
+        let (y0, ys, cs) = encoding.levels();
+        // With L = Kr*r + Kg*g + Kb*b in tensor units (limited range: y0 16, ys 219, cs 224;
+        // full range: 0, 255, 255):
+        //   Y = y0 + ys/2 * (L + 1)                       (limited: 125.5 + 109.5 L)
+        //   U = 128 + cs/4 * (b - L) / (1-Kb)             (limited: 128 + 56/(1-Kb) * (b - L))
+        //   V = 128 + cs/4 * (r - L) / (1-Kr)
+        let q = cs / 4.0;
+        let cu = q / (1.0 - kb);
+        let cv = q / (1.0 - kr);
         Self {
             kr,
             kg,
             kb,
-            u: [-cu * kr, -cu * kg, 56.0],
-            v: [56.0, -cv * kg, -cv * kb],
+            y_mid: y0 + ys / 2.0,
+            y_gain: ys / 2.0,
+            u: [-cu * kr, -cu * kg, q],
+            v: [q, -cv * kg, -cv * kb],
         }
     }
 
@@ -1160,8 +1222,8 @@ impl RgbToYuv {
     fn luma_row(&self, r: &[f32], g: &[f32], b: &[f32], dst: &mut [u8]) {
         for (((d, &r), &g), &b) in dst.iter_mut().zip(r).zip(g).zip(b) {
             let l = self.kr * clamp_unit(r) + self.kg * clamp_unit(g) + self.kb * clamp_unit(b);
-            // Within 16..=235 by construction.
-            *d = round_u8(125.5 + 109.5 * l);
+            // Within the range's luma limits by construction.
+            *d = round_u8(self.y_mid + self.y_gain * l);
         }
     }
 
@@ -1214,9 +1276,10 @@ impl RgbToYuv {
 
     #[inline(always)]
     fn uv(&self, r: f32, g: f32, b: f32) -> (u8, u8) {
-        // Within 16..=240 by construction.
-        let u = 128.0 + self.u[0] * r + self.u[1] * g + self.u[2] * b;
-        let v = 128.0 + self.v[0] * r + self.v[1] * g + self.v[2] * b;
+        // Within 16..=240 for limited range by construction. reaches 128 + 127.5
+        // for pure blue (U) and red (V): clip at 255.
+        let u = (128.0 + self.u[0] * r + self.u[1] * g + self.u[2] * b).min(255.0);
+        let v = (128.0 + self.v[0] * r + self.v[1] * g + self.v[2] * b).min(255.0);
         (round_u8(u), round_u8(v))
     }
 }
@@ -1696,7 +1759,7 @@ mod tests {
             for (w, h) in SIZES {
                 for extra in [0, 3] {
                     for m in [1, 4] {
-                        for matrix in [ColorMatrix::Bt601, ColorMatrix::Bt709] {
+                        for matrix in all_encodings() {
                             let src = in_gamut_yuv(f, w, h, extra, &mut rng);
                             let mut t = vec![0.0; tensor_len(h, w, m)];
                             let what = format!("{f} {w}x{h} +{extra} m={m} {matrix:?}");
@@ -1802,9 +1865,18 @@ mod tests {
         }
     }
 
+    /// Every matrix in both ranges.
+    fn all_encodings() -> Vec<YuvEncoding> {
+        use ColorMatrix::*;
+        [Bt601, Bt709, Bt2020, Smpte240m, Fcc]
+            .into_iter()
+            .flat_map(|m| [ColorRange::Limited, ColorRange::Full].map(|r| YuvEncoding::new(m, r)))
+            .collect()
+    }
+
     /// Decodes one uniform 2x2 I420 frame and returns the RGB tensor values times 127.5 + 127.5
     /// (the 0..255 scale, before rounding).
-    fn decode(matrix: ColorMatrix, y: u8, u: u8, v: u8) -> [f32; 3] {
+    fn decode(matrix: impl Into<YuvEncoding>, y: u8, u: u8, v: u8) -> [f32; 3] {
         let (yp, up, vp) = ([y; 4], [u], [v]);
         let frame = FrameRef {
             format: PixelFormat::I420,
@@ -1819,7 +1891,7 @@ mod tests {
     }
 
     /// Encodes a uniform 2x2 RGB colour to I420 and returns (Y, U, V).
-    fn encode(matrix: ColorMatrix, rgb: [u8; 3]) -> (u8, u8, u8) {
+    fn encode(matrix: impl Into<YuvEncoding>, rgb: [u8; 3]) -> (u8, u8, u8) {
         let mut t = [0.0; 12];
         for c in 0..3 {
             t[4 * c..4 * c + 4].fill(to_unit(rgb[c]));
@@ -1880,10 +1952,62 @@ mod tests {
     }
 
     #[test]
+    fn full_range_reference_values() {
+        let full = |m| YuvEncoding::new(m, ColorRange::Full);
+        // Full range (JFIF): Y = L, U = 128 + 255/2 (B-L)/(1-Kb), V = 128 + 255/2 (R-L)/(1-Kr)
+        // on the 0..1 scale times 255. Black and white use the whole byte.
+        assert_eq!(encode(full(ColorMatrix::Bt601), [0, 0, 0]), (0, 128, 128));
+        assert_eq!(
+            encode(full(ColorMatrix::Bt601), [255, 255, 255]),
+            (255, 128, 128)
+        );
+        // Red: Y = 0.299*255 = 76.245, U = 128 - 127.5*0.299/0.886 = 84.973,
+        // V = 128 + 127.5 = 255.5 -> 255 (the JPEG values 76, 85, 255).
+        assert_eq!(encode(full(ColorMatrix::Bt601), [255, 0, 0]), (76, 85, 255));
+        // BT.709 full-range blue: Y = 0.0722*255 = 18.411, U = 255.5 -> 255,
+        // V = 128 - 127.5*0.0722/0.7874 = 116.309.
+        assert_eq!(
+            encode(full(ColorMatrix::Bt709), [0, 0, 255]),
+            (18, 255, 116)
+        );
+        for m in [ColorMatrix::Bt601, ColorMatrix::Bt709, ColorMatrix::Bt2020] {
+            let black = decode(full(m), 0, 128, 128);
+            let white = decode(full(m), 255, 128, 128);
+            assert!(
+                black.iter().all(|v| v.abs() < 1e-3),
+                "{m:?} black {black:?}"
+            );
+            assert!(
+                white.iter().all(|v| (v - 255.0).abs() < 1e-3),
+                "{m:?} {white:?}"
+            );
+        }
+        // Full-range grey 100 is grey 100 (limited range would read it as 97.8).
+        let grey = decode(full(ColorMatrix::Bt601), 100, 128, 128);
+        assert!(grey.iter().all(|v| (v - 100.0).abs() < 1e-3), "{grey:?}");
+        // Decoding (76, 85, 255) BT.601 full: R = 76 + 1.402*127 = 254.054,
+        // B = 76 + 1.772*(-43) = -0.196 -> 0, G = 76 - 0.344136*(-43) - 0.714136*127 = 0.1026.
+        let red = decode(full(ColorMatrix::Bt601), 76, 85, 255);
+        for (g, e) in red.iter().zip([254.054, 0.1026, 0.0]) {
+            assert!((g - e).abs() < 2e-3, "got {red:?}");
+        }
+    }
+
+    #[test]
+    fn bt2020_reference_values() {
+        // Kr = 0.2627, Kb = 0.0593, limited range: red -> Y = 16 + 219*0.2627 = 73.531,
+        // U = 128 - 112*0.2627/0.9407 = 96.723, V = 240.
+        assert_eq!(encode(ColorMatrix::Bt2020, [255, 0, 0]), (74, 97, 240));
+        // Green: Y = 16 + 219*0.678 = 164.482, U = 128 - 112*0.678/0.9407 = 47.277,
+        // V = 128 - 112*0.678/0.7373 = 25.008.
+        assert_eq!(encode(ColorMatrix::Bt2020, [0, 255, 0]), (164, 47, 25));
+    }
+
+    #[test]
     fn rgb_to_i420_to_rgb_within_tolerance() {
         let mut rng = Rng(11);
         for (w, h) in SIZES {
-            for matrix in [ColorMatrix::Bt601, ColorMatrix::Bt709] {
+            for matrix in all_encodings() {
                 // One random colour per 2x2 block: chroma subsampling then loses nothing, so
                 // only 8-bit YUV quantisation remains (at most ~1.6 levels on B).
                 let mut rgb = vec![0u8; w * h * 3];

@@ -31,7 +31,7 @@ use ort::memory::{AllocationDevice, Allocator, AllocatorType, MemoryInfo, Memory
 use ort::value::Tensor;
 
 use crate::convert::{
-    self, ChromaUpsampling, ColorMatrix, ConvertError, FrameMut, FrameRef, PixelFormat,
+    self, ChromaUpsampling, ConvertError, FrameMut, FrameRef, PixelFormat, YuvEncoding,
 };
 use crate::runtime::{self, Model, ModelInfo, Provider, RuntimeError, SessionOptions};
 
@@ -284,7 +284,7 @@ impl GpuConverter {
         &self,
         src: &CudaSlice<u8>,
         shape: FrameShape,
-        matrix: ColorMatrix,
+        encoding: YuvEncoding,
         upsampling: ChromaUpsampling,
         dst: u64,
     ) -> Result<(), GpuError> {
@@ -315,7 +315,7 @@ impl GpuConverter {
                 unsafe { l.launch(cfg) }.map_err(driver)?;
             }
             None => {
-                let c = convert::yuv_to_rgb_coefficients(matrix);
+                let c = convert::yuv_to_rgb_coefficients(encoding);
                 let nv12 = i32::from(shape.format == PixelFormat::Nv12);
                 let bilinear = i32::from(upsampling == ChromaUpsampling::Bilinear);
                 let mut l = self.stream.launch_builder(&self.yuv420_to_tensor);
@@ -345,7 +345,7 @@ impl GpuConverter {
         &self,
         src: u64,
         shape: FrameShape,
-        matrix: ColorMatrix,
+        encoding: YuvEncoding,
         alpha_src: Option<&CudaSlice<u8>>,
         dst: &mut CudaSlice<u8>,
     ) -> Result<(), GpuError> {
@@ -384,7 +384,7 @@ impl GpuConverter {
             }
             None => {
                 let cfg = grid(shape.width.div_ceil(2) * shape.height.div_ceil(2), shape.n)?;
-                let c = convert::rgb_to_yuv_coefficients(matrix);
+                let c = convert::rgb_to_yuv_coefficients(encoding);
                 let nv12 = i32::from(shape.format == PixelFormat::Nv12);
                 let mut l = self.stream.launch_builder(&self.tensor_to_yuv420);
                 l.arg(&src)
@@ -410,10 +410,11 @@ impl GpuConverter {
     pub fn frame_to_tensor_host(
         &self,
         frame: &FrameRef,
-        matrix: ColorMatrix,
+        encoding: impl Into<YuvEncoding>,
         upsampling: ChromaUpsampling,
         pad_multiple: usize,
     ) -> Result<(Vec<f32>, usize, usize), GpuError> {
+        let encoding = encoding.into();
         let (ph, pw) = convert::padded_size(frame.height, frame.width, pad_multiple);
         let shape = FrameShape {
             format: frame.format,
@@ -435,7 +436,7 @@ impl GpuConverter {
             .map_err(driver)?;
         let (ptr, _sync) = cudarc::driver::DevicePtr::device_ptr(&dst, &self.stream);
         // SAFETY: `dst` holds 3 * ph * pw floats and outlives the synchronisation below.
-        unsafe { self.frames_to_tensor(&src, shape, matrix, upsampling, ptr)? };
+        unsafe { self.frames_to_tensor(&src, shape, encoding, upsampling, ptr)? };
         let out = self.stream.clone_dtoh(&dst).map_err(driver)?;
         Ok((out, ph, pw))
     }
@@ -447,9 +448,10 @@ impl GpuConverter {
         &self,
         tensor: &[f32],
         shape: FrameShape,
-        matrix: ColorMatrix,
+        encoding: impl Into<YuvEncoding>,
         alpha_from: Option<&[u8]>,
     ) -> Result<Vec<u8>, GpuError> {
+        let encoding = encoding.into();
         let (ph, pw) = (shape.ph, shape.pw);
         if shape.n != 1 {
             return Err(GpuError::BadInput("one frame at a time".into()));
@@ -468,7 +470,7 @@ impl GpuConverter {
         let mut dst = self.stream.alloc_zeros::<u8>(bytes).map_err(driver)?;
         let (ptr, _sync) = cudarc::driver::DevicePtr::device_ptr(&src, &self.stream);
         // SAFETY: `src` holds 3 * ph * pw floats and outlives the synchronisation below.
-        unsafe { self.tensor_to_frames(ptr, shape, matrix, alpha.as_ref(), &mut dst)? };
+        unsafe { self.tensor_to_frames(ptr, shape, encoding, alpha.as_ref(), &mut dst)? };
         self.stream.clone_dtoh(&dst).map_err(driver)
     }
 }
@@ -631,13 +633,14 @@ impl GpuSession {
     }
 
     /// Derains `inputs` (one batch, all of the same format and size) into `outputs` (same
-    /// format and size; any strides). `matrix` is the YUV matrix of the stream.
+    /// format and size; any strides). `encoding` is the YUV matrix and range of the stream.
     pub fn derain(
         &mut self,
         inputs: &[FrameRef],
-        matrix: ColorMatrix,
+        encoding: impl Into<YuvEncoding>,
         outputs: &mut [FrameMut],
     ) -> Result<GpuTimes, GpuError> {
+        let encoding = encoding.into();
         let first = inputs
             .first()
             .ok_or_else(|| GpuError::BadInput("no frames".into()))?;
@@ -717,7 +720,7 @@ impl GpuSession {
             // SAFETY: both tensors hold at least n * 3 * ph * pw floats and live in
             // `self.buffers`; the stream is synchronised before they can be freed.
             unsafe {
-                converter.frames_to_tensor(&b.frames_in, shape, matrix, upsampling, input_ptr)?;
+                converter.frames_to_tensor(&b.frames_in, shape, encoding, upsampling, input_ptr)?;
             }
             // ONNX Runtime runs on the same stream, after the conversion kernel.
             model
@@ -727,7 +730,13 @@ impl GpuSession {
             let alpha = has_alpha.then_some(&b.frames_in);
             // SAFETY: as above.
             unsafe {
-                converter.tensor_to_frames(output_ptr, shape, matrix, alpha, &mut b.frames_out)?;
+                converter.tensor_to_frames(
+                    output_ptr,
+                    shape,
+                    encoding,
+                    alpha,
+                    &mut b.frames_out,
+                )?;
             }
             stream
                 .memcpy_dtoh(&b.frames_out, &mut b.pinned_out)

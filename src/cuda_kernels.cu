@@ -61,7 +61,7 @@ __device__ __forceinline__ float chroma_at(const unsigned char* plane, int strid
     return 0.75f * s + 0.25f * chroma_v(plane, stride, step, k + 1, cy, ny, wa, wb);
 }
 
-// I420 or NV12 (limited range) -> planar tensor. One thread per tensor pixel.
+// I420 or NV12 (limited or full range: the coefficients say) -> planar tensor. One thread per tensor pixel.
 __global__ void yuv420_to_tensor(const unsigned char* src, long long frame_bytes, int w, int h,
                                  int nv12, int bilinear, float y_scale, float y_offset, float rv,
                                  float gu, float gv, float bu, float* dst, int pw, int ph) {
@@ -124,18 +124,19 @@ __global__ void tensor_to_packed(const float* src, int pw, int ph, unsigned char
     if (ao >= 0) p[ao] = alpha_src ? alpha_src[off + ao] : 255;
 }
 
+// y_mid, y_gain: 125.5, 109.5 for limited range, 127.5, 127.5 for full range.
 __device__ __forceinline__ unsigned char luma_of(const float* t, long long plane, float kr,
-                                                 float kg, float kb) {
+                                                 float kg, float kb, float y_mid, float y_gain) {
     float l = kr * clamp_unit(t[0]) + kg * clamp_unit(t[plane]) + kb * clamp_unit(t[2 * plane]);
-    return round_u8(125.5f + 109.5f * l);
+    return round_u8(y_mid + y_gain * l);
 }
 
 // Planar tensor -> I420 or NV12. One thread per 2x2 block: its (up to) four luma samples and
 // one chroma pair, averaging the pixels the block has (convert.rs: chroma_row).
 __global__ void tensor_to_yuv420(const float* src, int pw, int ph, unsigned char* dst,
                                  long long frame_bytes, int w, int h, int nv12, float kr,
-                                 float kg, float kb, float u0, float u1, float u2, float v0,
-                                 float v1, float v2) {
+                                 float kg, float kb, float y_mid, float y_gain, float u0,
+                                 float u1, float u2, float v0, float v1, float v2) {
     int cw = (w + 1) / 2, ch = (h + 1) / 2;
     int idx = blockIdx.x * blockDim.x + threadIdx.x;
     if (idx >= cw * ch) return;
@@ -146,8 +147,8 @@ __global__ void tensor_to_yuv420(const float* src, int pw, int ph, unsigned char
     int x0 = 2 * cx, x1 = 2 * cx + 1, y0 = 2 * cy, y1 = min(2 * cy + 1, h - 1);
     bool has_x1 = x1 < w;
     for (int yy = y0; yy <= min(2 * cy + 1, h - 1); ++yy) {
-        f[(long long)yy * w + x0] = luma_of(t + (long long)yy * pw + x0, plane, kr, kg, kb);
-        if (has_x1) f[(long long)yy * w + x1] = luma_of(t + (long long)yy * pw + x1, plane, kr, kg, kb);
+        f[(long long)yy * w + x0] = luma_of(t + (long long)yy * pw + x0, plane, kr, kg, kb, y_mid, y_gain);
+        if (has_x1) f[(long long)yy * w + x1] = luma_of(t + (long long)yy * pw + x1, plane, kr, kg, kb, y_mid, y_gain);
     }
     float c[3];
     for (int i = 0; i < 3; ++i) {
@@ -159,8 +160,9 @@ __global__ void tensor_to_yuv420(const float* src, int pw, int ph, unsigned char
             c[i] = 0.5f * (clamp_unit(a[0]) + clamp_unit(b[0]));
         }
     }
-    unsigned char u = round_u8(128.0f + u0 * c[0] + u1 * c[1] + u2 * c[2]);
-    unsigned char v = round_u8(128.0f + v0 * c[0] + v1 * c[1] + v2 * c[2]);
+    // Full range reaches 128 + 127.5 for pure blue (U) and red (V): clip at 255.
+    unsigned char u = round_u8(fminf(128.0f + u0 * c[0] + u1 * c[1] + u2 * c[2], 255.0f));
+    unsigned char v = round_u8(fminf(128.0f + v0 * c[0] + v1 * c[1] + v2 * c[2], 255.0f));
     unsigned char* chroma = f + (long long)w * h;
     if (nv12) {
         chroma[(long long)cy * 2 * cw + 2 * cx] = u;

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 
-use crate::convert::{ColorMatrix, PixelFormat};
+use crate::convert::{PixelFormat, YuvEncoding};
 use crate::runtime::{Model, ModelInfo};
 
 /// The frames of a job for a GPU frame session.
@@ -26,8 +26,8 @@ pub struct FrameSpec {
     pub format: PixelFormat,
     pub width: usize,
     pub height: usize,
-    /// YUV matrix of the stream.
-    pub matrix: ColorMatrix,
+    /// YUV matrix and range of the stream.
+    pub encoding: YuvEncoding,
 }
 
 /// One inference request.
@@ -120,7 +120,7 @@ impl LaneSession {
                     .map(|c| tight_frame_mut(f, w, h, c))
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(|e| e.to_string())?;
-                gpu.derain(&inputs, spec.matrix, &mut outputs)
+                gpu.derain(&inputs, spec.encoding, &mut outputs)
                     .map(|_| ())
                     .map_err(|e| e.to_string())
             }

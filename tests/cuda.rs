@@ -4,12 +4,34 @@
 #![cfg(feature = "cuda")]
 
 use nlcl::convert::{
-    self, ChromaUpsampling, ColorMatrix, FrameMut, FrameRef, PixelFormat, padded_size,
+    self, ChromaUpsampling, ColorMatrix, ColorRange, FrameMut, FrameRef, PixelFormat, YuvEncoding,
+    padded_size,
 };
 use nlcl::cuda::{FrameShape, GpuConverter, GpuError, GpuSession, probe};
 use nlcl::render::{RainStyle, render_rain};
 use nlcl::rng::Rng;
 use nlcl::runtime::{Model, RuntimeError, SessionOptions};
+
+/// The YUV encodings the kernels are checked in against the CPU conversion (limited range
+/// BT.601 first: the one RGB formats are checked with).
+const ENCODINGS: [YuvEncoding; 4] = [
+    YuvEncoding {
+        matrix: ColorMatrix::Bt601,
+        range: ColorRange::Limited,
+    },
+    YuvEncoding {
+        matrix: ColorMatrix::Bt709,
+        range: ColorRange::Limited,
+    },
+    YuvEncoding {
+        matrix: ColorMatrix::Bt601,
+        range: ColorRange::Full,
+    },
+    YuvEncoding {
+        matrix: ColorMatrix::Bt2020,
+        range: ColorRange::Full,
+    },
+];
 
 #[path = "support/skip.rs"]
 mod skip_log;
@@ -93,10 +115,10 @@ fn gpu_conversion_is_bit_identical_to_cpu() {
     for format in PixelFormat::ALL {
         for &(w, h) in &SIZES {
             for pad in [1, 4] {
-                for matrix in [ColorMatrix::Bt601, ColorMatrix::Bt709] {
+                for matrix in ENCODINGS {
                     for up in [ChromaUpsampling::Bilinear, ChromaUpsampling::Nearest] {
                         if !format.is_yuv()
-                            && (matrix != ColorMatrix::Bt601 || up != ChromaUpsampling::Bilinear)
+                            && (matrix != ENCODINGS[0] || up != ChromaUpsampling::Bilinear)
                         {
                             continue;
                         }

@@ -31,7 +31,7 @@ use gst_base::subclass::prelude::*;
 use gst_video::prelude::*;
 use gst_video::subclass::prelude::*;
 
-use nlcl::convert::{self, ColorMatrix, FrameMut, FrameRef, PixelFormat};
+use nlcl::convert::{self, ColorMatrix, ColorRange, FrameMut, FrameRef, PixelFormat, YuvEncoding};
 use nlcl::family::ModelSource;
 use nlcl::runtime::{Model, RuntimeError, SessionOptions};
 use nlcl::timing::Latencies;
@@ -820,11 +820,12 @@ impl BaseTransformImpl for NlclDerain {
         );
         let batch_size = state.batch_size;
         let format = pixel_format(info.format()).ok_or(gst::FlowError::NotNegotiated)?;
+        let encoding = stream_encoding(&info)?;
         let spec = state.worker.runs_frames().then(|| FrameSpec {
             format,
             width: info.width() as usize,
             height: info.height() as usize,
-            matrix: matrix_of(&info),
+            encoding,
         });
         let packed = match &spec {
             Some(s) => convert::tight_frame_len(s.format, s.width, s.height)
@@ -883,7 +884,7 @@ impl BaseTransformImpl for NlclDerain {
                 input.resize((slot + 1) * per_frame, 0.0);
                 convert::frame_to_tensor(
                     &view,
-                    matrix_of(&info),
+                    encoding,
                     state.size_multiple,
                     &mut input[slot * per_frame..],
                 )
@@ -955,6 +956,10 @@ impl VideoFilterImpl for NlclDerain {
                 in_info.format()
             ));
         }
+        if let Err(reason) = yuv_encoding(in_info) {
+            gst::element_imp_error!(self, gst::StreamError::Format, ["{}", reason]);
+            return Err(gst::loggable_error!(CAT, "{}", reason));
+        }
         gst::debug!(CAT, imp = self, "negotiated {incaps}");
         if let Some(state) = lock(&self.state).as_mut() {
             // A model with a fixed input size is checked now, not on the first frame.
@@ -1025,11 +1030,41 @@ fn pixel_format(f: gst_video::VideoFormat) -> Option<PixelFormat> {
     })
 }
 
-fn matrix_of(info: &gst_video::VideoInfo) -> ColorMatrix {
-    match info.colorimetry().matrix() {
-        gst_video::VideoColorMatrix::Bt709 => ColorMatrix::Bt709,
-        _ => ColorMatrix::Bt601,
+/// The YUV matrix and range of a stream, from its colorimetry (what `videoconvert` would use):
+/// an unknown matrix is GStreamer's default for the height, an unknown range is limited
+/// (`gst_video_color_range_offsets`). A matrix the engine does not know is an error naming it,
+/// never silently another matrix. RGB formats need no encoding.
+fn yuv_encoding(info: &gst_video::VideoInfo) -> Result<YuvEncoding, String> {
+    if !info.is_yuv() {
+        return Ok(YuvEncoding::default());
     }
+    use gst_video::VideoColorMatrix as M;
+    let colorimetry = info.colorimetry();
+    let matrix = match colorimetry.matrix() {
+        M::Bt601 => ColorMatrix::Bt601,
+        M::Bt709 => ColorMatrix::Bt709,
+        M::Bt2020 => ColorMatrix::Bt2020,
+        M::Smpte240m => ColorMatrix::Smpte240m,
+        M::Fcc => ColorMatrix::Fcc,
+        M::Unknown => ColorMatrix::gst_default_for_height(info.height() as usize),
+        other => {
+            return Err(format!(
+                "Unsupported colour matrix {other:?} of a YUV stream (colorimetry={colorimetry}): \
+                 nlclderain reads BT.601, BT.709, BT.2020, SMPTE 240M and FCC; put videoconvert \
+                 before it to convert to RGB"
+            ));
+        }
+    };
+    let range = match colorimetry.range() {
+        gst_video::VideoColorRange::Range0_255 => ColorRange::Full,
+        _ => ColorRange::Limited,
+    };
+    Ok(YuvEncoding::new(matrix, range))
+}
+
+/// [`yuv_encoding`] in the streaming thread, where caps were checked by `set_info` already.
+fn stream_encoding(info: &gst_video::VideoInfo) -> Result<YuvEncoding, gst::FlowError> {
+    yuv_encoding(info).map_err(|_| gst::FlowError::NotNegotiated)
 }
 
 fn strides_of(strides: &[i32]) -> Result<[usize; 3], gst::FlowError> {
@@ -1335,6 +1370,7 @@ impl NlclDerain {
                     .extend_from_slice(frame.plane_data(0).map_err(|_| gst::FlowError::Error)?);
             }
             let alpha = &state.alpha;
+            let encoding = stream_encoding(info)?;
             write_frame(&mut buffer, info, format, |out| {
                 let alpha_view = keep_alpha.then(|| FrameRef {
                     format,
@@ -1343,14 +1379,7 @@ impl NlclDerain {
                     planes: [&alpha[..], &[], &[]],
                     strides: out.strides,
                 });
-                convert::tensor_to_frame(
-                    output,
-                    c.th,
-                    c.tw,
-                    matrix_of(info),
-                    alpha_view.as_ref(),
-                    out,
-                )
+                convert::tensor_to_frame(output, c.th, c.tw, encoding, alpha_view.as_ref(), out)
             })?
         };
         result.map_err(|e| {
@@ -1470,5 +1499,54 @@ impl NlclDerain {
             .field("provider", stats.provider)
             .field("conversion", stats.conversion)
             .build()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(colorimetry: gst_video::VideoColorimetry) -> gst_video::VideoInfo {
+        gst::init().unwrap();
+        gst_video::VideoInfo::builder(gst_video::VideoFormat::I420, 32, 16)
+            .colorimetry(&colorimetry)
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn yuv_encoding_follows_colorimetry_and_refuses_the_rgb_matrix() {
+        use gst_video::{
+            VideoColorMatrix as M, VideoColorPrimaries as P, VideoColorRange as R,
+            VideoTransferFunction as T,
+        };
+        let of = |r, m| {
+            yuv_encoding(&info(gst_video::VideoColorimetry::new(
+                r,
+                m,
+                T::Unknown,
+                P::Unknown,
+            )))
+        };
+        assert_eq!(
+            of(R::Range0_255, M::Bt601),
+            Ok(YuvEncoding::new(ColorMatrix::Bt601, ColorRange::Full))
+        );
+        assert_eq!(
+            of(R::Range16_235, M::Bt2020),
+            Ok(YuvEncoding::new(ColorMatrix::Bt2020, ColorRange::Limited))
+        );
+        // Unknown range is limited, unknown matrix GStreamer's default for the height.
+        assert_eq!(
+            of(R::Unknown, M::Unknown),
+            Ok(YuvEncoding::new(ColorMatrix::Bt601, ColorRange::Limited))
+        );
+        // The RGB matrix on a YUV stream (caps parsing replaces it, a VideoInfo built in code
+        // can carry it) is refused by name, never read as another matrix.
+        let error = of(R::Range0_255, M::Rgb).unwrap_err();
+        assert!(
+            error.contains("Rgb") && error.contains("videoconvert"),
+            "{error}"
+        );
     }
 }
