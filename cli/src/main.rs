@@ -98,7 +98,8 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         seed: u64,
         /// Renderer style: `realistic` (light and heavy rain, accumulation veil, drops, dark
-        /// streaks on bright sky) or `light` (light streaks only).
+        /// streaks on bright sky), `light` (light streaks only) or `mixed` (each image light or
+        /// realistic at even odds).
         #[arg(long, default_value = "realistic")]
         style: String,
         /// Write a paired set for `nlcl eval --pairs`: OUT/input/NAME.png (rainy) and
@@ -158,8 +159,12 @@ fn render_rain(
     sheet: Option<&Path>,
 ) -> Result<()> {
     use nlcl::render::{RainStyle, render_rain};
-    let style = RainStyle::by_name(style)
-        .with_context(|| format!("--style {style:?}: expected light or realistic"))?;
+    let style = RainStyle::by_name(style).with_context(|| {
+        format!(
+            "--style {style:?}: expected one of {}",
+            RainStyle::NAMES.join(", ")
+        )
+    })?;
     let files = images::collect(inputs)?;
     if files.is_empty() {
         bail!("no PNG or JPEG images found in {inputs:?}");

@@ -49,7 +49,8 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0.5)]
     pub render_prob: f32,
     /// Rain renderer style: `realistic` (light and heavy rain, accumulation, drops, dark
-    /// streaks) or `light` (the earlier light streaks only).
+    /// streaks), `light` (the earlier light streaks only) or `mixed` (each image light or
+    /// realistic at even odds).
     #[arg(long, default_value = "realistic")]
     pub rain_style: String,
     /// File listing image names (one per line) to leave out of every training folder: the
@@ -307,8 +308,9 @@ impl TrainArgs {
     pub fn rain_style(&self) -> anyhow::Result<RainStyle> {
         RainStyle::by_name(&self.rain_style).with_context(|| {
             format!(
-                "--rain-style {:?}: expected light or realistic",
-                self.rain_style
+                "--rain-style {:?}: expected one of {}",
+                self.rain_style,
+                RainStyle::NAMES.join(", ")
             )
         })
     }
