@@ -494,3 +494,81 @@ fn child_missing_onnxruntime() {
     assert!(e.contains("setup.sh"), "{e}");
     println!("CHILD-OK");
 }
+
+/// A model with the SMALL architecture whose weights are all NaN: its output is NaN everywhere.
+fn nan_model(dir: &std::path::Path) -> std::path::PathBuf {
+    let random = nlcl::onnx::Weights::random_generator(&SMALL, nlcl::spec::BACK_PREFIX, 3, 0.5);
+    let mut weights = nlcl::onnx::Weights::new();
+    for name in random.names() {
+        let t = random.get(name).unwrap();
+        weights
+            .insert(name, t.shape.clone(), vec![f32::NAN; t.data.len()])
+            .unwrap();
+    }
+    let bytes = nlcl::onnx::write_model(
+        &nlcl::onnx::ExportConfig {
+            spec: SMALL,
+            include_rain: false,
+            metadata: vec![(nlcl::onnx::meta::TASK.into(), "derain".into())],
+        },
+        &weights,
+    )
+    .unwrap();
+    let path = dir.join("nan.onnx");
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+#[test]
+fn nan_output_passes_the_input_through_counts_and_warns_once() {
+    init();
+    let dir = temp_dir();
+    let model = nan_model(dir.path());
+    for format in ["RGB", "I420"] {
+        let launch = format!(
+            "videotestsrc num-buffers=4 pattern=ball ! video/x-raw,format={format},width=32,height=24 \
+             ! nlclderain name=d model-file=\"{}\" ! fakesink",
+            model.display()
+        );
+        let p = pipeline(&launch);
+        let d = p.by_name("d").unwrap();
+        let input = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let output = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        for (pad, frames) in [("sink", input.clone()), ("src", output.clone())] {
+            d.static_pad(pad)
+                .unwrap()
+                .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+                    if let Some(buf) = info.buffer() {
+                        let bytes = buf.map_readable().unwrap().as_slice().to_vec();
+                        frames.lock().unwrap().push(bytes);
+                    }
+                    gst::PadProbeReturn::Ok
+                })
+                .unwrap();
+        }
+        let r = run_to_end(&p);
+        assert!(r.error.is_none(), "{format}: {:?}", r.error);
+        let (input, output) = (
+            input.lock().unwrap().clone(),
+            output.lock().unwrap().clone(),
+        );
+        assert_eq!(input.len(), 4, "{format}");
+        // Untouched, not black: the ball pattern moves, so each frame is its own input.
+        assert_eq!(
+            input, output,
+            "{format}: NaN output must leave the frames as they were"
+        );
+        let stats = d.property::<gst::Structure>("stats");
+        assert_eq!(
+            stats.get::<u64>("frames-invalid-output").unwrap(),
+            4,
+            "{format}"
+        );
+        let nan_warnings = r.warnings.iter().filter(|w| w.contains("NaN")).count();
+        assert_eq!(
+            nan_warnings, 1,
+            "{format}: one warning, not one per frame: {:?}",
+            r.warnings
+        );
+    }
+}

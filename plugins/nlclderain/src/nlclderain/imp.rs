@@ -129,6 +129,8 @@ struct Stats {
     late_dropped: u64,
     late_passed: u64,
     late_processed: u64,
+    /// Frames whose model output held NaN or infinity: passed through untouched.
+    invalid_output: u64,
     inference: Latencies,
     /// Time from a frame's arrival to its departure (queueing included).
     latency: Latencies,
@@ -146,6 +148,7 @@ impl Default for Stats {
             late_dropped: 0,
             late_passed: 0,
             late_processed: 0,
+            invalid_output: 0,
             inference: Latencies::new(LATENCY_WINDOW),
             latency: Latencies::new(LATENCY_WINDOW),
             provider: "none",
@@ -433,7 +436,8 @@ impl ObjectImpl for NlclDerain {
                     .nick("Statistics")
                     .blurb(
                         "frames-processed, frames-bypassed, frames-late-dropped, \
-                         frames-late-passed, frames-late-processed, inference-mean-ms, \
+                         frames-late-passed, frames-late-processed, frames-invalid-output \
+                         (model output NaN or infinite: frame passed through), inference-mean-ms, \
                          inference-p50-ms, inference-p99-ms, latency-mean-ms, latency-p99-ms, \
                          provider",
                     )
@@ -1358,6 +1362,12 @@ impl NlclDerain {
                 .output
                 .get(c.taken * per_frame..(c.taken + 1) * per_frame)
                 .ok_or(gst::FlowError::Error)?;
+            // A broken model (or one pushed outside its range) can return NaN, which would
+            // come out as a black frame: keep the input frame instead, and say so once.
+            if output.iter().any(|v| !v.is_finite()) {
+                self.record_invalid_output();
+                return Ok(buffer);
+            }
             // Only RGBA/BGRA carry real alpha, which the write-back would otherwise overwrite.
             let keep_alpha = matches!(format, PixelFormat::Rgba | PixelFormat::Bgra);
             if keep_alpha {
@@ -1388,6 +1398,22 @@ impl NlclDerain {
         })?;
         self.record_processed(c, &pending.arrived);
         Ok(buffer)
+    }
+
+    /// Counts a frame whose model output was not finite; the first one of a run is also
+    /// posted as a warning (the count is in `stats`).
+    fn record_invalid_output(&self) {
+        let first = {
+            let mut stats = lock(&self.stats);
+            stats.invalid_output += 1;
+            stats.invalid_output == 1
+        };
+        if first {
+            self.post_warning(
+                "The model returned NaN or infinite values for a frame: it was passed through \
+                 untouched. Later such frames are counted in stats (frames-invalid-output).",
+            );
+        }
     }
 
     fn record_processed(&self, c: &Collected, arrived: &Instant) {
@@ -1491,6 +1517,7 @@ impl NlclDerain {
             .field("frames-late-dropped", stats.late_dropped)
             .field("frames-late-passed", stats.late_passed)
             .field("frames-late-processed", stats.late_processed)
+            .field("frames-invalid-output", stats.invalid_output)
             .field("inference-mean-ms", stats.inference.mean_ms())
             .field("inference-p50-ms", stats.inference.percentile_ms(50.0))
             .field("inference-p99-ms", stats.inference.percentile_ms(99.0))
