@@ -13,6 +13,7 @@ mod bench;
 mod derain;
 mod eval;
 mod images;
+mod info;
 mod trainer;
 
 use nlcl::family::ModelSource;
@@ -134,7 +135,7 @@ fn main() -> Result<()> {
     match cli.command {
         Command::Derain(args) => derain::run(&args),
         Command::Eval(args) => eval::run(&args),
-        Command::Info { model } => info(model.as_deref()),
+        Command::Info { model } => info::run(model.as_deref()),
         Command::Bench(args) => bench::run(&args),
         Command::RenderRain {
             inputs,
@@ -238,31 +239,5 @@ fn render_rain(
         files.len(),
         out.display()
     );
-    Ok(())
-}
-
-fn info(model: Option<&str>) -> Result<()> {
-    let source = model.map(ModelSource::parse).unwrap_or_default();
-    let (bytes, origin) = source.bytes()?;
-    let metadata =
-        nlcl::onnx::read_metadata(&bytes).with_context(|| format!("reading {origin}"))?;
-    println!("model: {origin} ({:.1} KiB)", bytes.len() as f64 / 1024.0);
-    if let Some((_, tag)) = metadata.iter().find(|(k, _)| k == nlcl::onnx::meta::ARCH)
-        && let Ok(spec) = nlcl::ModelSpec::from_tag(tag)
-    {
-        println!(
-            "architecture: {tag} (width {}, depth {}, unshuffle {}, global residual {}, instance norm {}), {} parameters per generator, {:.1} kMAC per pixel",
-            spec.width,
-            spec.depth,
-            spec.unshuffle,
-            spec.global_residual,
-            spec.instance_norm,
-            spec.parameter_count(),
-            spec.macs_per_pixel() as f64 / 1e3
-        );
-    }
-    for (k, v) in &metadata {
-        println!("{k}: {v}");
-    }
     Ok(())
 }

@@ -235,6 +235,59 @@ fn info_shows_architecture_and_metadata() {
 }
 
 #[test]
+fn info_checks_the_model_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = run_ok(nlcl().arg("info").arg(identity_model(dir.path())));
+    assert!(good.contains("contract: ok"), "{good}");
+    // The same model with its input renamed (same length, so the protobuf stays valid).
+    let bytes = std::fs::read(identity_model(dir.path())).unwrap();
+    let at = bytes
+        .windows(5)
+        .position(|w| w == b"rainy")
+        .expect("input name");
+    let mut renamed = bytes.clone();
+    for i in 0..bytes.len() - 4 {
+        if &bytes[i..i + 5] == b"rainy" {
+            renamed[i] = b'x';
+        }
+    }
+    assert_ne!(renamed[at], bytes[at]);
+    let broken = dir.path().join("broken.onnx");
+    std::fs::write(&broken, renamed).unwrap();
+    let out = nlcl().arg("info").arg(&broken).output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(!out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("contract: BROKEN") && stderr.contains("xainy"),
+        "should say what breaks the contract: {stdout} {stderr}"
+    );
+}
+
+#[test]
+fn info_into_a_closed_pipe_is_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = nlcl()
+        .arg("info")
+        .arg(identity_model(dir.path()))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Like `nlcl info | head -0`: the reader goes away before anything is read.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
 fn missing_model_is_named_in_the_error() {
     let dir = tempfile::tempdir().unwrap();
     gradient(8, 8, 1).save(dir.path().join("a.png")).unwrap();
