@@ -876,7 +876,7 @@ fn rgb8_stride(width: usize, height: usize) -> Result<usize, ConvertError> {
 
 /// Checks size, strides and plane lengths so that the row accessors below cannot go out of
 /// bounds.
-fn validate_layout(
+pub(crate) fn validate_layout(
     format: PixelFormat,
     width: usize,
     height: usize,

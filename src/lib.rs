@@ -12,6 +12,8 @@
 //!   ONNX Runtime I/O binding on device memory.
 //! - [`worker`]: inference threads (one session each) that run jobs in order (the element's pipeline).
 //! - [`render`]: a photographic rain renderer, for synthetic rainy data and samples.
+//! - [`rain_meter`]: how much rain a model removed from a frame, and automatic bypass on dry
+//!   frames; [`output_view`]: the derained frame, the rain layer or a split view.
 //! - [`family`]: the named models (`lite` built in, `standard`, `full`) and where they are found.
 //!
 //! ## Model-file contract
@@ -25,6 +27,8 @@ pub mod cuda;
 pub mod family;
 pub mod metrics;
 pub mod onnx;
+pub mod output_view;
+pub mod rain_meter;
 pub mod reference;
 pub mod render;
 pub mod rng;

@@ -33,11 +33,13 @@ use gst_video::subclass::prelude::*;
 
 use nlcl::convert::{self, ColorMatrix, ColorRange, FrameMut, FrameRef, PixelFormat, YuvEncoding};
 use nlcl::family::ModelSource;
+use nlcl::output_view::{self, OutputView};
+use nlcl::rain_meter::{self, FrameAction, RainMeter};
 use nlcl::runtime::{Model, RuntimeError, SessionOptions};
 use nlcl::timing::Latencies;
 use nlcl::worker::{Done, FrameSpec, InferenceWorker, Job};
 
-use super::{ExecutionProvider, LateFrames, NlclModel};
+use super::{ExecutionProvider, LateFrames, NlclModel, Output};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -57,6 +59,14 @@ const DEFAULT_MAX_IN_FLIGHT: u32 = 2;
 const DEFAULT_SESSIONS: u32 = 0;
 const DEFAULT_BATCH_SIZE: u32 = 1;
 const DEFAULT_FP16: bool = false;
+const DEFAULT_AUTO_BYPASS: bool = false;
+/// Levels of mean |input - output| below which a frame counts as dry: the built-in model
+/// changes dry frames by about 0.5 and rainy ones by several levels (README, "Rain meter").
+const DEFAULT_RAIN_THRESHOLD: f64 = 1.0;
+const DEFAULT_BYPASS_CHECK_INTERVAL: u32 = 10;
+const DEFAULT_MESSAGE_INTERVAL: u32 = 0;
+/// Measurements below the threshold in a row before auto-bypass starts.
+const DRY_RUN: usize = 8;
 /// Inference times kept for the percentiles of `stats`.
 const LATENCY_WINDOW: usize = 1024;
 
@@ -88,9 +98,38 @@ struct Settings {
     model_cache_dir: String,
     fp16: bool,
     late_frames: LateFrames,
+    output: Output,
+    auto_bypass: bool,
+    rain_threshold: f64,
+    bypass_check_interval: u32,
+    message_interval: u32,
+}
+
+/// The settings read for every frame (a copy, so the lock is held briefly and nothing allocates).
+#[derive(Clone, Copy)]
+struct FrameSettings {
+    bypass: bool,
+    late_frames: LateFrames,
+    output: OutputView,
+    auto_bypass: bool,
+    rain_threshold: f64,
+    bypass_check_interval: u32,
+    message_interval: u32,
 }
 
 impl Settings {
+    fn per_frame(&self) -> FrameSettings {
+        FrameSettings {
+            bypass: self.bypass,
+            late_frames: self.late_frames,
+            output: self.output.into(),
+            auto_bypass: self.auto_bypass,
+            rain_threshold: self.rain_threshold,
+            bypass_check_interval: self.bypass_check_interval,
+            message_interval: self.message_interval,
+        }
+    }
+
     /// The model to run: `model-file` when set, else the named model.
     fn model_source(&self) -> ModelSource {
         if self.model_file.is_empty() {
@@ -117,6 +156,11 @@ impl Default for Settings {
             model_cache_dir: String::new(),
             fp16: DEFAULT_FP16,
             late_frames: LateFrames::default(),
+            output: Output::default(),
+            auto_bypass: DEFAULT_AUTO_BYPASS,
+            rain_threshold: DEFAULT_RAIN_THRESHOLD,
+            bypass_check_interval: DEFAULT_BYPASS_CHECK_INTERVAL,
+            message_interval: DEFAULT_MESSAGE_INTERVAL,
         }
     }
 }
@@ -131,6 +175,12 @@ struct Stats {
     late_processed: u64,
     /// Frames whose model output held NaN or infinity: passed through untouched.
     invalid_output: u64,
+    /// Frames auto-bypass passed through untouched (its checks included).
+    auto_bypassed: u64,
+    /// Rain intensity of the last frame the model ran on (levels), -1 before the first.
+    rain_intensity: f64,
+    /// Whether auto-bypass is passing frames through now.
+    auto_bypass_active: bool,
     inference: Latencies,
     /// Time from a frame's arrival to its departure (queueing included).
     latency: Latencies,
@@ -149,6 +199,9 @@ impl Default for Stats {
             late_passed: 0,
             late_processed: 0,
             invalid_output: 0,
+            auto_bypassed: 0,
+            rain_intensity: -1.0,
+            auto_bypass_active: false,
             inference: Latencies::new(LATENCY_WINDOW),
             latency: Latencies::new(LATENCY_WINDOW),
             provider: "none",
@@ -172,6 +225,8 @@ struct FrameWork {
     /// Padded tensor size.
     th: usize,
     tw: usize,
+    /// Auto-bypass check: run the model to measure the rain, leave the frame untouched.
+    check_only: bool,
 }
 
 /// The buffers a job travels with, recycled between jobs.
@@ -237,6 +292,12 @@ struct State {
     /// Results of frames discarded by a flush are still to come back from the worker; they
     /// carry an older generation and are thrown away.
     generation: u64,
+    /// Auto-bypass decisions, rebuilt when its properties change.
+    meter: RainMeter,
+    meter_params: (f64, u32),
+    /// Rain intensities since the last `nlcl-rain` message: sum and count.
+    rain_sum: f64,
+    rain_count: u32,
     /// Recycled job buffers so steady state allocates nothing.
     pool: Vec<JobBuffers>,
     alpha: Vec<u8>,
@@ -432,12 +493,64 @@ impl ObjectImpl for NlclDerain {
                     .default_value(DEFAULT_BYPASS)
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecEnum::builder_with_default("output", Output::Clean)
+                    .nick("Output")
+                    .blurb(
+                        "What to write into each frame: the derained frame (clean), the rain \
+                         layer the model removed, scaled for viewing (rain), or left half input, \
+                         right half derained (split); can be switched while playing",
+                    )
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecBoolean::builder("auto-bypass")
+                    .nick("Automatic bypass")
+                    .blurb(
+                        "After 8 frames in a row whose rain intensity is below rain-threshold, \
+                         pass frames through untouched and run the model only on every \
+                         bypass-check-interval-th frame (left untouched too); derain again when \
+                         a check measures 1.5 x rain-threshold or more. Saves most of the CPU on \
+                         dry footage; can be switched while playing",
+                    )
+                    .default_value(DEFAULT_AUTO_BYPASS)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecDouble::builder("rain-threshold")
+                    .nick("Rain threshold")
+                    .blurb(
+                        "Rain intensity (mean |input - output| in 8-bit levels) below which a \
+                         frame counts as dry, for auto-bypass and the raining field of nlcl-rain \
+                         messages",
+                    )
+                    .minimum(0.0)
+                    .maximum(255.0)
+                    .default_value(DEFAULT_RAIN_THRESHOLD)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("bypass-check-interval")
+                    .nick("Bypass check interval")
+                    .blurb("While auto-bypass passes frames through, check every this many frames")
+                    .minimum(1)
+                    .maximum(10_000)
+                    .default_value(DEFAULT_BYPASS_CHECK_INTERVAL)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("message-interval")
+                    .nick("Message interval")
+                    .blurb(
+                        "Post an nlcl-rain element message every this many measured frames \
+                         (mean and last rain intensity, raining, auto-bypass state); 0 = none",
+                    )
+                    .default_value(DEFAULT_MESSAGE_INTERVAL)
+                    .mutable_playing()
+                    .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
                     .blurb(
                         "frames-processed, frames-bypassed, frames-late-dropped, \
                          frames-late-passed, frames-late-processed, frames-invalid-output \
-                         (model output NaN or infinite: frame passed through), inference-mean-ms, \
+                         (model output NaN or infinite: frame passed through), \
+                         frames-auto-bypassed, rain-intensity (last measured frame, levels; -1 \
+                         before the first), auto-bypass-active, inference-mean-ms, \
                          inference-p50-ms, inference-p99-ms, latency-mean-ms, latency-p99-ms, \
                          provider",
                     )
@@ -490,6 +603,18 @@ impl ObjectImpl for NlclDerain {
             }
             "fp16" => settings.fp16 = value.get().unwrap_or(DEFAULT_FP16),
             "late-frames" => settings.late_frames = value.get().unwrap_or_default(),
+            "output" => settings.output = value.get().unwrap_or_default(),
+            "auto-bypass" => settings.auto_bypass = value.get().unwrap_or(DEFAULT_AUTO_BYPASS),
+            "rain-threshold" => {
+                settings.rain_threshold = value.get().unwrap_or(DEFAULT_RAIN_THRESHOLD)
+            }
+            "bypass-check-interval" => {
+                settings.bypass_check_interval =
+                    value.get().unwrap_or(DEFAULT_BYPASS_CHECK_INTERVAL)
+            }
+            "message-interval" => {
+                settings.message_interval = value.get().unwrap_or(DEFAULT_MESSAGE_INTERVAL)
+            }
             "bypass" => {
                 let bypass = value.get().unwrap_or(DEFAULT_BYPASS);
                 if bypass != settings.bypass {
@@ -521,6 +646,11 @@ impl ObjectImpl for NlclDerain {
             "model-cache-dir" => s().model_cache_dir.to_value(),
             "fp16" => s().fp16.to_value(),
             "late-frames" => s().late_frames.to_value(),
+            "output" => s().output.to_value(),
+            "auto-bypass" => s().auto_bypass.to_value(),
+            "rain-threshold" => s().rain_threshold.to_value(),
+            "bypass-check-interval" => s().bypass_check_interval.to_value(),
+            "message-interval" => s().message_interval.to_value(),
             "bypass" => s().bypass.to_value(),
             "stats" => self.stats_structure().to_value(),
             // GObject only asks for properties it registered.
@@ -707,6 +837,10 @@ impl BaseTransformImpl for NlclDerain {
             job_shapes: VecDeque::new(),
             collected: None,
             generation: 0,
+            meter: RainMeter::new(DEFAULT_RAIN_THRESHOLD, DRY_RUN, 1),
+            meter_params: (f64::NAN, 0),
+            rain_sum: 0.0,
+            rain_count: 0,
             pool: Vec::new(),
             alpha: Vec::new(),
         });
@@ -773,28 +907,23 @@ impl BaseTransformImpl for NlclDerain {
         _is_discont: bool,
         inbuf: gst::Buffer,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        // Only the two per-frame switches: cloning all settings would allocate on every frame.
-        let (bypass, late_frames) = {
-            let s = lock(&self.settings);
-            (s.bypass, s.late_frames)
-        };
+        let settings = lock(&self.settings).per_frame();
         let mut guard = lock(&self.state);
         let Some(state) = guard.as_mut() else {
             return Err(gst::FlowError::Flushing);
         };
         let arrived = Instant::now();
-        if bypass {
+        if settings.bypass {
             lock(&self.stats).bypassed += 1;
-            self.submit_partial_batch(state)?;
-            state.pending.push_back(Pending {
-                buffer: inbuf,
-                arrived,
-                work: None,
-            });
-            return Ok(gst::FlowSuccess::Ok);
+            return self.push_untouched(state, inbuf, arrived);
+        }
+        let action = self.auto_bypass_action(state, &settings);
+        if action == FrameAction::PassThrough {
+            lock(&self.stats).auto_bypassed += 1;
+            return self.push_untouched(state, inbuf, arrived);
         }
         if self.obj().is_qos() && self.is_late(&inbuf) {
-            match late_frames {
+            match settings.late_frames {
                 LateFrames::Drop => {
                     lock(&self.stats).late_dropped += 1;
                     self.post_qos_drop(&inbuf);
@@ -802,13 +931,7 @@ impl BaseTransformImpl for NlclDerain {
                 }
                 LateFrames::PassThrough => {
                     lock(&self.stats).late_passed += 1;
-                    self.submit_partial_batch(state)?;
-                    state.pending.push_back(Pending {
-                        buffer: inbuf,
-                        arrived,
-                        work: None,
-                    });
-                    return Ok(gst::FlowSuccess::Ok);
+                    return self.push_untouched(state, inbuf, arrived);
                 }
                 LateFrames::Process => lock(&self.stats).late_processed += 1,
             }
@@ -914,6 +1037,7 @@ impl BaseTransformImpl for NlclDerain {
                 packed,
                 th,
                 tw,
+                check_only: action == FrameAction::Check,
             }),
         });
         if full {
@@ -1314,7 +1438,7 @@ impl NlclDerain {
         let p = state.pending.pop_front().ok_or(gst::FlowError::Error)?;
         state.in_flight = state.in_flight.saturating_sub(1);
         let mut c = state.collected.take().ok_or(gst::FlowError::Error)?;
-        let result = self.finish(state, p, &c);
+        let result = self.finish(state, p, &mut c);
         c.taken += 1;
         if c.taken < c.frames {
             state.collected = Some(c);
@@ -1324,13 +1448,16 @@ impl NlclDerain {
         result.map(Some)
     }
 
-    /// Writes frame `c.taken` of a finished job back into its frame's buffer.
+    /// Writes frame `c.taken` of a finished job back into its frame's buffer (or leaves it
+    /// untouched: an auto-bypass check, a model output that is not finite), after measuring
+    /// the rain the model removed.
     fn finish(
         &self,
         state: &mut State,
         pending: Pending,
-        c: &Collected,
+        c: &mut Collected,
     ) -> Result<gst::Buffer, gst::FlowError> {
+        let settings = lock(&self.settings).per_frame();
         let work = pending.work.as_ref().ok_or(gst::FlowError::Error)?;
         if (work.th, work.tw) != (c.th, c.tw) {
             gst::element_imp_error!(
@@ -1342,32 +1469,65 @@ impl NlclDerain {
         }
         let info = &work.info;
         let format = pixel_format(info.format()).ok_or(gst::FlowError::NotNegotiated)?;
+        let (width, height) = (info.width() as usize, info.height() as usize);
         let mut buffer = pending.buffer;
         let result = if work.packed > 0 {
             // GPU frame path: the result is the finished frame, tightly packed.
             let size = work.packed;
+            let range = c.taken * size..(c.taken + 1) * size;
+            let frames_in = c
+                .done
+                .frames_in
+                .get(range.clone())
+                .ok_or(gst::FlowError::Error)?;
             let packed = c
                 .done
                 .frames_out
-                .get(c.taken * size..(c.taken + 1) * size)
+                .get_mut(range)
                 .ok_or(gst::FlowError::Error)?;
+            if let Some(intensity) = rain_meter::bytes_intensity(frames_in, packed) {
+                self.record_intensity(state, intensity, &settings);
+            }
+            if work.check_only {
+                self.record_check(&pending.arrived);
+                return Ok(buffer);
+            }
+            let input = convert::tight_frame(format, width, height, frames_in);
+            let output = convert::tight_frame_mut(format, width, height, packed);
+            if let (Ok(input), Ok(mut output)) = (input, output) {
+                output_view::apply_to_frame(settings.output, &input, &mut output)
+                    .map_err(|_| gst::FlowError::Error)?;
+            }
             write_frame(&mut buffer, info, format, |out| {
                 convert::tight_frame(format, out.width, out.height, packed)
                     .and_then(|src| convert::copy_frame(&src, out))
             })?
         } else {
             let per_frame = 3 * c.th * c.tw;
-            let output = c
+            let range = c.taken * per_frame..(c.taken + 1) * per_frame;
+            let input = c
                 .done
-                .output
-                .get(c.taken * per_frame..(c.taken + 1) * per_frame)
+                .input
+                .get(range.clone())
                 .ok_or(gst::FlowError::Error)?;
+            let output = c.done.output.get_mut(range).ok_or(gst::FlowError::Error)?;
             // A broken model (or one pushed outside its range) can return NaN, which would
             // come out as a black frame: keep the input frame instead, and say so once.
             if output.iter().any(|v| !v.is_finite()) {
                 self.record_invalid_output();
                 return Ok(buffer);
             }
+            if let Some(intensity) =
+                rain_meter::tensor_intensity(input, output, c.th, c.tw, height, width)
+            {
+                self.record_intensity(state, intensity, &settings);
+            }
+            if work.check_only {
+                self.record_check(&pending.arrived);
+                return Ok(buffer);
+            }
+            output_view::apply_to_tensor(settings.output, input, output, c.th, c.tw, height, width);
+            let output = &*output;
             // Only RGBA/BGRA carry real alpha, which the write-back would otherwise overwrite.
             let keep_alpha = matches!(format, PixelFormat::Rgba | PixelFormat::Bgra);
             if keep_alpha {
@@ -1416,6 +1576,13 @@ impl NlclDerain {
         }
     }
 
+    /// An auto-bypass check leaves untouched: counted as auto-bypassed, its session run timed.
+    fn record_check(&self, arrived: &Instant) {
+        let mut stats = lock(&self.stats);
+        stats.auto_bypassed += 1;
+        stats.latency.record(arrived.elapsed());
+    }
+
     fn record_processed(&self, c: &Collected, arrived: &Instant) {
         let mut stats = lock(&self.stats);
         stats.processed += 1;
@@ -1460,6 +1627,84 @@ impl NlclDerain {
             Err(Some(
                 "this build of the plugin has no `cuda` feature".to_string(),
             ))
+        }
+    }
+
+    /// Queues a frame that leaves untouched, behind the frames before it (a partly filled
+    /// batch is submitted first, so batches stay contiguous).
+    fn push_untouched(
+        &self,
+        state: &mut State,
+        buffer: gst::Buffer,
+        arrived: Instant,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        self.submit_partial_batch(state)?;
+        state.pending.push_back(Pending {
+            buffer,
+            arrived,
+            work: None,
+        });
+        Ok(gst::FlowSuccess::Ok)
+    }
+
+    /// What auto-bypass does with the next frame (always derain when it is off).
+    fn auto_bypass_action(&self, state: &mut State, settings: &FrameSettings) -> FrameAction {
+        let params = (settings.rain_threshold, settings.bypass_check_interval);
+        if !settings.auto_bypass {
+            if state.meter.bypassing() {
+                state.meter = RainMeter::new(params.0, DRY_RUN, params.1 as usize);
+                lock(&self.stats).auto_bypass_active = false;
+            }
+            return FrameAction::Derain;
+        }
+        if params != state.meter_params {
+            // New settings start a fresh decision (the next frames are derained and measured).
+            state.meter = RainMeter::new(params.0, DRY_RUN, params.1 as usize);
+            state.meter_params = params;
+        }
+        state.meter.next_frame()
+    }
+
+    /// Records the rain intensity measured on a frame: stats, auto-bypass, `nlcl-rain`.
+    fn record_intensity(&self, state: &mut State, intensity: f64, settings: &FrameSettings) {
+        let was = state.meter.bypassing();
+        if settings.auto_bypass {
+            state.meter.observe(intensity);
+        }
+        let now = state.meter.bypassing();
+        if was != now {
+            gst::info!(
+                CAT,
+                imp = self,
+                "auto-bypass {} (rain intensity {intensity:.2} levels)",
+                if now { "on: dry" } else { "off: rain" }
+            );
+        }
+        {
+            let mut stats = lock(&self.stats);
+            stats.rain_intensity = intensity;
+            stats.auto_bypass_active = now;
+        }
+        if settings.message_interval == 0 {
+            return;
+        }
+        state.rain_sum += intensity;
+        state.rain_count += 1;
+        if state.rain_count >= settings.message_interval {
+            let mean = state.rain_sum / f64::from(state.rain_count);
+            let s = gst::Structure::builder("nlcl-rain")
+                .field("intensity", mean)
+                .field("last", intensity)
+                .field("frames", state.rain_count)
+                .field("threshold", settings.rain_threshold)
+                .field("raining", mean >= settings.rain_threshold)
+                .field("auto-bypass-active", now)
+                .build();
+            state.rain_sum = 0.0;
+            state.rain_count = 0;
+            let _ = self
+                .obj()
+                .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
         }
     }
 
@@ -1518,6 +1763,9 @@ impl NlclDerain {
             .field("frames-late-passed", stats.late_passed)
             .field("frames-late-processed", stats.late_processed)
             .field("frames-invalid-output", stats.invalid_output)
+            .field("frames-auto-bypassed", stats.auto_bypassed)
+            .field("rain-intensity", stats.rain_intensity)
+            .field("auto-bypass-active", stats.auto_bypass_active)
             .field("inference-mean-ms", stats.inference.mean_ms())
             .field("inference-p50-ms", stats.inference.percentile_ms(50.0))
             .field("inference-p99-ms", stats.inference.percentile_ms(99.0))

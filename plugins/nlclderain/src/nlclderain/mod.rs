@@ -67,6 +67,36 @@ pub enum LateFrames {
     Process = 2,
 }
 
+/// What `nlclderain` writes into each frame (property `output`).
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum, Default)]
+#[repr(u32)]
+#[enum_type(name = "GstNlclOutput")]
+pub enum Output {
+    /// The derained frame.
+    #[default]
+    #[enum_value(name = "The derained frame", nick = "clean")]
+    Clean = 0,
+    /// The rain layer the model removed, scaled for viewing.
+    #[enum_value(
+        name = "The removed rain layer, 4x |input - output| on black",
+        nick = "rain"
+    )]
+    Rain = 1,
+    /// Left half input, right half derained (demos).
+    #[enum_value(name = "Left half input, right half derained", nick = "split")]
+    Split = 2,
+}
+
+impl From<Output> for nlcl::output_view::OutputView {
+    fn from(o: Output) -> Self {
+        match o {
+            Output::Clean => nlcl::output_view::OutputView::Clean,
+            Output::Rain => nlcl::output_view::OutputView::Rain,
+            Output::Split => nlcl::output_view::OutputView::Split,
+        }
+    }
+}
+
 impl From<ExecutionProvider> for nlcl::runtime::Provider {
     fn from(p: ExecutionProvider) -> Self {
         match p {
@@ -88,6 +118,7 @@ pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     ExecutionProvider::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     LateFrames::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     NlclModel::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
+    Output::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     gst::Element::register(
         Some(plugin),
         "nlclderain",
