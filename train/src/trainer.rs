@@ -13,7 +13,9 @@ use tch::{Device, Kind, Reduction, Tensor};
 use crate::checkpoint::{Checkpoint, EMA_PREFIX, META_STEP};
 use crate::data::{Domains, ImageSet, Skipped, load_images_except, read_holdout, to_tensor};
 use crate::device::{DeviceChoice, select_device};
-use crate::losses::{LayerLossForm, colour_shift, gradient_l1, layer_supcon, lsgan, patch_nce};
+use crate::losses::{
+    LayerLossForm, colour_shift, gradient_l1, layer_supcon, lsgan, patch_nce, streak_l1,
+};
 use crate::nets::{Discriminator, Generator, Mlp};
 use crate::plot;
 use crate::render::RainStyle;
@@ -65,6 +67,11 @@ pub struct TrainArgs {
     /// Weight of the gradient (structure) term inside the synthetic-pair loss.
     #[arg(long, default_value_t = 0.5)]
     pub lambda_pair_grad: f64,
+    /// Weight of an L1 averaged over the rain pixels only (where the rendered rain changes the
+    /// crop by more than 3 levels) inside the synthetic-pair loss: streaks cover a few percent
+    /// of a crop, so the plain L1 barely sees them and models learn to only dim them.
+    #[arg(long, default_value_t = 0.0)]
+    pub lambda_pair_streak: f64,
     /// Weight of L1(rain(rainy), rainy - clean) on synthetic pairs: supervises the rain layer.
     #[arg(long, default_value_t = 0.5)]
     pub lambda_pair_rain: f64,
@@ -252,7 +259,7 @@ impl TrainArgs {
              steps={} crop={} batch={} lr={} seed={} disc_channels={} nce_patches={} \
              layer_patches={}/{} temperature={} window={} patch={} lambda_gan={} \
              lambda_location={} lambda_layer={} lambda_rec={} lambda_fid={} lambda_idt={} lambda_colour={} \
-             lambda_pair={} lambda_pair_grad={} lambda_pair_rain={} pair_identity={} pair_batch={} \
+             lambda_pair={} lambda_pair_grad={} lambda_pair_streak={} lambda_pair_rain={} pair_identity={} pair_batch={} \
              pair_crop={} unpaired_every={} ema={}",
             if self.cut { "cut" } else { "nlcl" },
             spec.tag(),
@@ -285,6 +292,7 @@ impl TrainArgs {
             self.lambda_colour,
             self.lambda_pair,
             self.lambda_pair_grad,
+            self.lambda_pair_streak,
             self.lambda_pair_rain,
             self.pair_identity,
             self.pair_batch(),
@@ -966,8 +974,11 @@ impl Trainer {
         let o = to_tensor(&p.rainy, bs, crop).to_device(self.device);
         let c = to_tensor(&p.clean, bs, crop).to_device(self.device);
         let b = self.back.forward(&o);
-        let pair =
+        let mut pair =
             b.l1_loss(&c, Reduction::Mean) + gradient_l1(&b, &c) * self.args.lambda_pair_grad;
+        if self.args.lambda_pair_streak > 0.0 {
+            pair += streak_l1(&o, &b, &c) * self.args.lambda_pair_streak;
+        }
         let rain = match &self.rain {
             Some(g) if self.args.lambda_pair_rain > 0.0 => {
                 g.forward(&o).l1_loss(&(&o - &c), Reduction::Mean)

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use nlcl_train::checkpoint::Checkpoint;
 use nlcl_train::data::synthetic_clean;
 use nlcl_train::losses::{
-    LayerLossForm, colour_shift, layer_supcon, official_layer_floor, patch_nce,
+    LayerLossForm, colour_shift, layer_supcon, official_layer_floor, patch_nce, streak_l1,
 };
 use nlcl_train::render::{RainStyle, render_rain};
 use nlcl_train::rng::Rng;
@@ -262,6 +262,25 @@ fn patch_nce_prefers_matching_keys() {
     let other = &other / other.norm_scalaropt_dim(2, [2], true);
     let diff = patch_nce(&q, &other, 0.07).double_value(&[]);
     assert!(same < 0.5 && diff > 1.0, "same {same} diff {diff}");
+}
+
+#[test]
+fn streak_l1_averages_over_rain_pixels_only() {
+    // 1x3x1x4 crops: pixel 1 carries rain (+0.5), pixel 3 a change below 3 levels.
+    let clean = Tensor::zeros([1, 3, 1, 4], (Kind::Float, Device::Cpu));
+    let mut rainy = clean.copy();
+    let _ = rainy.narrow(3, 1, 1).fill_(0.5);
+    let _ = rainy.narrow(3, 3, 1).fill_(0.01);
+    // The output keeps half the streak and makes an error of 0.2 on a dry pixel.
+    let mut out = clean.copy();
+    let _ = out.narrow(3, 1, 1).fill_(0.25);
+    let _ = out.narrow(3, 0, 1).fill_(0.2);
+    let v = streak_l1(&rainy, &out, &clean).double_value(&[]);
+    // One rain pixel with error 0.25, divided by (1 + 1).
+    assert!((v - 0.125).abs() < 1e-6, "{v}");
+    // A dry pair adds nothing.
+    let dry = streak_l1(&clean, &out, &clean).double_value(&[]);
+    assert_eq!(dry, 0.0);
 }
 
 #[test]
