@@ -204,6 +204,10 @@ pub struct Domains {
     /// Fraction of synthetic pairs left dry (clean in, clean out), so the model learns to leave
     /// rain-free frames alone.
     pub pair_identity: f32,
+    /// Fraction of synthetic pairs whose two sides are JPEG-compressed (quality 30-90), like
+    /// the frames of compressed video: the model sees rain under compression artefacts and
+    /// learns to keep the artefacts of the scene.
+    pub pair_jpeg: f32,
 }
 
 /// A batch of synthetic pairs, planar [0, 1]: rain rendered on a clean crop, and that crop.
@@ -251,6 +255,14 @@ impl Domains {
             if !rng.chance(self.pair_identity) {
                 render_rain(&mut o, crop as usize, crop as usize, &self.style, rng);
             }
+            // Drawn only when asked for, so runs without it keep their random streams.
+            if self.pair_jpeg > 0.0 && rng.chance(self.pair_jpeg) {
+                let quality = 30 + rng.below(61) as u8;
+                let c = jpeg_round_trip(&c, crop, quality);
+                rainy.extend(jpeg_round_trip(&o, crop, quality));
+                clean.extend(c);
+                continue;
+            }
             rainy.extend(o);
             clean.extend(c);
         }
@@ -266,6 +278,35 @@ impl Domains {
             out.extend(random_crop(&self.clean.images[i], crop, true, rng));
         }
         out
+    }
+}
+
+/// Planar [0, 1] RGB crop -> JPEG at `quality` -> planar [0, 1] (the crop unchanged if the
+/// codec fails, which it does not for valid sizes).
+pub fn jpeg_round_trip(planes: &[f32], side: u32, quality: u8) -> Vec<f32> {
+    let n = (side * side) as usize;
+    let img = RgbImage::from_fn(side, side, |x, y| {
+        let i = (y * side + x) as usize;
+        image::Rgb([0, 1, 2].map(|c| (planes[c * n + i].clamp(0.0, 1.0) * 255.0).round() as u8))
+    });
+    let mut bytes = Vec::new();
+    let encoded =
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, quality).encode_image(&img);
+    let decoded = encoded
+        .ok()
+        .and_then(|()| image::load_from_memory(&bytes).ok())
+        .map(|d| d.to_rgb8());
+    match decoded {
+        Some(d) if d.dimensions() == (side, side) => {
+            let mut out = vec![0f32; 3 * n];
+            for (i, px) in d.pixels().enumerate() {
+                for c in 0..3 {
+                    out[c * n + i] = f32::from(px[c]) / 255.0;
+                }
+            }
+            out
+        }
+        _ => planes.to_vec(),
     }
 }
 

@@ -75,6 +75,10 @@ pub struct TrainArgs {
     /// Weight of L1(rain(rainy), rainy - clean) on synthetic pairs: supervises the rain layer.
     #[arg(long, default_value_t = 0.5)]
     pub lambda_pair_rain: f64,
+    /// Fraction of synthetic pairs whose rainy and clean sides are both JPEG-compressed
+    /// (quality 30-90), like frames of compressed video.
+    #[arg(long, default_value_t = 0.0)]
+    pub pair_jpeg: f32,
     /// Fraction of synthetic pairs left dry (clean in, clean out): teaches "do no harm".
     #[arg(long, default_value_t = 0.2)]
     pub pair_identity: f32,
@@ -259,7 +263,7 @@ impl TrainArgs {
              steps={} crop={} batch={} lr={} seed={} disc_channels={} nce_patches={} \
              layer_patches={}/{} temperature={} window={} patch={} lambda_gan={} \
              lambda_location={} lambda_layer={} lambda_rec={} lambda_fid={} lambda_idt={} lambda_colour={} \
-             lambda_pair={} lambda_pair_grad={} lambda_pair_streak={} lambda_pair_rain={} pair_identity={} pair_batch={} \
+             lambda_pair={} lambda_pair_grad={} lambda_pair_streak={} lambda_pair_rain={} pair_identity={} pair_jpeg={} pair_batch={} \
              pair_crop={} unpaired_every={} ema={}",
             if self.cut { "cut" } else { "nlcl" },
             spec.tag(),
@@ -295,6 +299,7 @@ impl TrainArgs {
             self.lambda_pair_streak,
             self.lambda_pair_rain,
             self.pair_identity,
+            self.pair_jpeg,
             self.pair_batch(),
             self.pair_crop(),
             self.unpaired_every,
@@ -615,6 +620,7 @@ impl Trainer {
             render_prob: args.render_prob,
             style: args.rain_style()?,
             pair_identity: args.pair_identity,
+            pair_jpeg: args.pair_jpeg,
         };
 
         let vs_g = nn::VarStore::new(device);

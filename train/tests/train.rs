@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use nlcl_train::checkpoint::Checkpoint;
-use nlcl_train::data::synthetic_clean;
+use nlcl_train::data::{jpeg_round_trip, synthetic_clean};
 use nlcl_train::losses::{
     LayerLossForm, colour_shift, layer_supcon, official_layer_floor, patch_nce, streak_l1,
 };
@@ -262,6 +262,33 @@ fn patch_nce_prefers_matching_keys() {
     let other = &other / other.norm_scalaropt_dim(2, [2], true);
     let diff = patch_nce(&q, &other, 0.07).double_value(&[]);
     assert!(same < 0.5 && diff > 1.0, "same {same} diff {diff}");
+}
+
+#[test]
+fn jpeg_round_trip_degrades_a_crop_slightly() {
+    let img = synthetic_clean(32, 32, 9);
+    let n = 32 * 32;
+    let mut planes = vec![0f32; 3 * n];
+    for (j, p) in img.pixels().enumerate() {
+        for c in 0..3 {
+            planes[c * n + j] = f32::from(p[c]) / 255.0;
+        }
+    }
+    let q30 = jpeg_round_trip(&planes, 32, 30);
+    let q90 = jpeg_round_trip(&planes, 32, 90);
+    let err = |o: &[f32]| {
+        o.iter()
+            .zip(&planes)
+            .map(|(a, b)| (a - b).abs())
+            .sum::<f32>()
+            / o.len() as f32
+    };
+    assert!(
+        err(&q90) > 0.0 && err(&q90) < err(&q30) && err(&q30) < 0.05,
+        "{} {}",
+        err(&q90),
+        err(&q30)
+    );
 }
 
 #[test]
