@@ -124,6 +124,7 @@ pub struct GpuConverter {
     yuv420_to_tensor: CudaFunction,
     tensor_to_packed: CudaFunction,
     tensor_to_yuv420: CudaFunction,
+    flag_nonfinite: CudaFunction,
 }
 
 impl std::fmt::Debug for GpuConverter {
@@ -258,6 +259,7 @@ impl GpuConverter {
             yuv420_to_tensor: f("yuv420_to_tensor")?,
             tensor_to_packed: f("tensor_to_packed")?,
             tensor_to_yuv420: f("tensor_to_yuv420")?,
+            flag_nonfinite: f("flag_nonfinite")?,
             _module: module,
             stream,
             ctx,
@@ -333,6 +335,32 @@ impl GpuConverter {
                 unsafe { l.launch(cfg) }.map_err(driver)?;
             }
         }
+        Ok(())
+    }
+
+    /// Queues a check of the tensor at device address `src` (`n x 3 x ph x pw` floats): sets
+    /// `flags[i]` to 1 when frame `i` holds a NaN or an infinity (`flags` must be zeroed).
+    ///
+    /// # Safety
+    /// `src` must be a device allocation of at least `n * 3 * ph * pw` floats in this context.
+    pub unsafe fn flag_nonfinite(
+        &self,
+        src: u64,
+        shape: FrameShape,
+        flags: &mut CudaSlice<i32>,
+    ) -> Result<(), GpuError> {
+        // Checks the shape (sizes, batch) as the conversions do.
+        shape.kernel_dims()?;
+        if flags.len() < shape.n {
+            return Err(GpuError::BadInput("flag buffer too short".into()));
+        }
+        let per_frame = 3 * shape.ph * shape.pw;
+        let cfg = grid(per_frame, shape.n)?;
+        let per_frame = per_frame as i64;
+        let mut l = self.stream.launch_builder(&self.flag_nonfinite);
+        l.arg(&src).arg(&per_frame).arg(&mut *flags);
+        // SAFETY: argument list matches the kernel signature; sizes checked above.
+        unsafe { l.launch(cfg) }.map_err(driver)?;
         Ok(())
     }
 
@@ -476,7 +504,7 @@ impl GpuConverter {
 }
 
 /// Time spent in each part of one [`GpuSession::derain`] call.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct GpuTimes {
     /// Packing frames into pinned memory.
     pub stage: Duration,
@@ -484,6 +512,9 @@ pub struct GpuTimes {
     pub gpu: Duration,
     /// Copying the results out of pinned memory into the caller's frames.
     pub unstage: Duration,
+    /// Frames (indices into the batch) whose model output held NaN or infinity: their output
+    /// frame is a copy of the input frame.
+    pub invalid: Vec<usize>,
 }
 
 /// Buffers sized for one [`FrameShape`].
@@ -493,6 +524,8 @@ struct Buffers {
     pinned_out: PinnedHostSlice<u8>,
     frames_in: CudaSlice<u8>,
     frames_out: CudaSlice<u8>,
+    /// Per frame: the output tensor held NaN or infinity (see `flag_nonfinite`).
+    flags: CudaSlice<i32>,
     input: Tensor<f32>,
     output: Tensor<f32>,
     binding: ort::session::IoBinding,
@@ -609,6 +642,7 @@ impl GpuSession {
                 stream.alloc::<u8>(bytes).map_err(driver)?,
             )
         };
+        let flags = stream.alloc_zeros::<i32>(shape.n).map_err(driver)?;
         let dims = [shape.n, 3, shape.ph, shape.pw];
         let input = Tensor::<f32>::new(&self.allocator, dims).map_err(inference)?;
         let mut output = Tensor::<f32>::new(&self.allocator, dims).map_err(inference)?;
@@ -625,6 +659,7 @@ impl GpuSession {
             pinned_out,
             frames_in,
             frames_out,
+            flags,
             input,
             output,
             binding,
@@ -711,6 +746,7 @@ impl GpuSession {
         }
         let t1 = Instant::now();
         let stream = Arc::clone(converter.stream());
+        let mut flags = vec![0i32; n];
         let queued = (|| -> Result<(), GpuError> {
             stream
                 .memcpy_htod(&b.pinned_in, &mut b.frames_in)
@@ -727,6 +763,9 @@ impl GpuSession {
                 .session_mut()
                 .run_binding(&b.binding)
                 .map_err(|e| RuntimeError::Inference(e.to_string()))?;
+            stream.memset_zeros(&mut b.flags).map_err(driver)?;
+            // SAFETY: as above.
+            unsafe { converter.flag_nonfinite(output_ptr, shape, &mut b.flags)? };
             let alpha = has_alpha.then_some(&b.frames_in);
             // SAFETY: as above.
             unsafe {
@@ -741,6 +780,9 @@ impl GpuSession {
             stream
                 .memcpy_dtoh(&b.frames_out, &mut b.pinned_out)
                 .map_err(driver)?;
+            stream
+                .memcpy_dtoh(&b.flags, flags.as_mut_slice())
+                .map_err(driver)?;
             Ok(())
         })();
         // Also after an error: work already queued must finish before the pinned buffers are
@@ -750,13 +792,25 @@ impl GpuSession {
         synced?;
         let t2 = Instant::now();
         let results = b.pinned_out.as_slice().map_err(driver)?;
-        for (frame, chunk) in outputs.iter_mut().zip(results.chunks_exact(frame_bytes)) {
-            convert::copy_frame(&convert::tight_frame(format, width, height, chunk)?, frame)?;
+        let mut invalid = Vec::new();
+        for (i, (frame, chunk)) in outputs
+            .iter_mut()
+            .zip(results.chunks_exact(frame_bytes))
+            .enumerate()
+        {
+            if flags[i] != 0 {
+                // NaN would come out black: the caller gets the input frame back instead.
+                convert::copy_frame(&inputs[i], frame)?;
+                invalid.push(i);
+            } else {
+                convert::copy_frame(&convert::tight_frame(format, width, height, chunk)?, frame)?;
+            }
         }
         Ok(GpuTimes {
             stage: t1 - t0,
             gpu: t2 - t1,
             unstage: t2.elapsed(),
+            invalid,
         })
     }
 }

@@ -174,3 +174,13 @@ __global__ void tensor_to_yuv420(const float* src, int pw, int ph, unsigned char
 }
 
 }
+
+// Sets flags[f] to 1 when frame f's tensor (per_frame floats) holds a NaN or an infinity
+// (x - x is 0 only for finite x). One thread per value; flags are only ever set, so threads
+// of one frame racing on its flag is harmless.
+__global__ void flag_nonfinite(const float* t, long long per_frame, int* flags) {
+    long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= per_frame) return;
+    float v = t[(long long)blockIdx.y * per_frame + idx];
+    if (!(v - v == 0.0f)) flags[blockIdx.y] = 1;
+}

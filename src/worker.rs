@@ -58,6 +58,10 @@ pub struct Done {
     pub frames_in: Vec<u8>,
     pub frames_out: Vec<u8>,
     pub result: Result<Duration, String>,
+    /// Frames of the job (indices) whose model output held NaN or infinity. Only the GPU frame
+    /// path reports them (its output frame is then the input frame); on the tensor path the
+    /// caller sees the output tensor and checks it itself.
+    pub invalid_frames: Vec<usize>,
 }
 
 /// What one lane runs.
@@ -76,7 +80,8 @@ impl LaneSession {
         }
     }
 
-    fn run(&mut self, job: &mut Job) -> Result<(), String> {
+    /// Runs `job`; returns the frames whose output was not finite (GPU frame path only).
+    fn run(&mut self, job: &mut Job) -> Result<Vec<usize>, String> {
         match self {
             LaneSession::Tensors(model) => {
                 if job.frames.is_some() {
@@ -88,6 +93,7 @@ impl LaneSession {
                 }
                 model
                     .run(&job.input, job.n, job.h, job.w, &mut job.output, None)
+                    .map(|()| Vec::new())
                     .map_err(|e| e.to_string())
             }
             #[cfg(feature = "cuda")]
@@ -121,7 +127,7 @@ impl LaneSession {
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(|e| e.to_string())?;
                 gpu.derain(&inputs, spec.encoding, &mut outputs)
-                    .map(|_| ())
+                    .map(|times| times.invalid)
                     .map_err(|e| e.to_string())
             }
         }
@@ -162,7 +168,10 @@ impl std::fmt::Debug for InferenceWorker {
 fn run_lane(mut session: LaneSession, jobs: Receiver<Job>, done: Sender<Done>) {
     for mut job in jobs {
         let started = Instant::now();
-        let result = session.run(&mut job).map(|()| started.elapsed());
+        let (result, invalid_frames) = match session.run(&mut job) {
+            Ok(invalid) => (Ok(started.elapsed()), invalid),
+            Err(e) => (Err(e), Vec::new()),
+        };
         let finished = Done {
             tag: job.tag,
             input: job.input,
@@ -170,6 +179,7 @@ fn run_lane(mut session: LaneSession, jobs: Receiver<Job>, done: Sender<Done>) {
             frames_in: job.frames_in,
             frames_out: job.frames_out,
             result,
+            invalid_frames,
         };
         if done.send(finished).is_err() {
             break;

@@ -424,3 +424,63 @@ fn gpu_session_rejects_mixed_batches() {
         .expect_err("mixed sizes");
     assert!(e.to_string().contains("differ"), "{e}");
 }
+
+/// A model whose weights are all NaN: every output value is NaN.
+fn nan_model() -> Vec<u8> {
+    let spec = nlcl::ModelSpec::from_tag("w4d1s2r").expect("tag");
+    let random = nlcl::onnx::Weights::random_generator(&spec, nlcl::spec::BACK_PREFIX, 3, 0.5);
+    let mut weights = nlcl::onnx::Weights::new();
+    for name in random.names() {
+        let t = random.get(name).expect("tensor");
+        weights
+            .insert(name, t.shape.clone(), vec![f32::NAN; t.data.len()])
+            .expect("insert");
+    }
+    nlcl::onnx::write_model(
+        &nlcl::onnx::ExportConfig {
+            spec,
+            include_rain: false,
+            metadata: Vec::new(),
+        },
+        &weights,
+    )
+    .expect("write")
+}
+
+#[test]
+fn gpu_session_gives_the_input_back_for_nan_output() {
+    const TEST: &str = "gpu_session_gives_the_input_back_for_nan_output";
+    if gpu(TEST).is_none() {
+        return;
+    }
+    let bytes = nan_model();
+    let mut s = match GpuSession::open(Some(&bytes), "nan", &SessionOptions::default()) {
+        Ok(s) => s,
+        Err(e) => {
+            skip(TEST, &format!("GPU session unavailable: {e}"));
+            return;
+        }
+    };
+    let mut rng = Rng::new(4);
+    for format in [PixelFormat::Rgbx, PixelFormat::I420] {
+        let a = random_frame(format, 64, 36, &mut rng);
+        let b = random_frame(format, 64, 36, &mut rng);
+        let (fa, fb) = (
+            tight_view(format, 64, 36, &a),
+            tight_view(format, 64, 36, &b),
+        );
+        let mut o1 = vec![0u8; a.len()];
+        let mut o2 = vec![0u8; b.len()];
+        let times = {
+            let mut outs = [
+                tight_view_mut(format, 64, 36, &mut o1),
+                tight_view_mut(format, 64, 36, &mut o2),
+            ];
+            s.derain(&[fa, fb], ColorMatrix::Bt601, &mut outs)
+                .expect("derain")
+        };
+        assert_eq!(times.invalid, vec![0, 1], "{format}");
+        assert_eq!(o1, a, "{format}: the input comes back, not a black frame");
+        assert_eq!(o2, b, "{format}");
+    }
+}

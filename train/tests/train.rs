@@ -295,11 +295,11 @@ fn jpeg_round_trip_degrades_a_crop_slightly() {
 fn streak_l1_averages_over_rain_pixels_only() {
     // 1x3x1x4 crops: pixel 1 carries rain (+0.5), pixel 3 a change below 3 levels.
     let clean = Tensor::zeros([1, 3, 1, 4], (Kind::Float, Device::Cpu));
-    let mut rainy = clean.copy();
+    let rainy = clean.copy();
     let _ = rainy.narrow(3, 1, 1).fill_(0.5);
     let _ = rainy.narrow(3, 3, 1).fill_(0.01);
     // The output keeps half the streak and makes an error of 0.2 on a dry pixel.
-    let mut out = clean.copy();
+    let out = clean.copy();
     let _ = out.narrow(3, 1, 1).fill_(0.25);
     let _ = out.narrow(3, 0, 1).fill_(0.2);
     let v = streak_l1(&rainy, &out, &clean).double_value(&[]);

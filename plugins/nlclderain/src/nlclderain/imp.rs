@@ -1473,6 +1473,11 @@ impl NlclDerain {
         let mut buffer = pending.buffer;
         let result = if work.packed > 0 {
             // GPU frame path: the result is the finished frame, tightly packed.
+            if c.done.invalid_frames.contains(&c.taken) {
+                // The GPU path already gave the input frame back; the buffer is untouched.
+                self.record_invalid_output();
+                return Ok(buffer);
+            }
             let size = work.packed;
             let range = c.taken * size..(c.taken + 1) * size;
             let frames_in = c
