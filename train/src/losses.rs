@@ -40,6 +40,15 @@ pub fn streak_l1(rainy: &Tensor, b: &Tensor, c: &Tensor) -> Tensor {
     (err * &mask).sum(b.kind()) / (mask.sum(b.kind()) + 1.0)
 }
 
+/// Mean over images and channels of `|mean(b - c)|` taken over each image's pixels: the
+/// global colour (brightness) shift of the output, in tensor units (1 level = 2/255).
+pub fn colour_bias(b: &Tensor, c: &Tensor) -> Tensor {
+    (b - c)
+        .mean_dim([2i64, 3].as_slice(), false, b.kind())
+        .abs()
+        .mean(b.kind())
+}
+
 /// Structural term of the synthetic-pair loss: L1 between the horizontal and vertical finite
 /// differences of `b` and `c` (`[N, C, H, W]`), so edges are restored, not only mean intensities.
 pub fn gradient_l1(b: &Tensor, c: &Tensor) -> Tensor {

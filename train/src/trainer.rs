@@ -14,7 +14,8 @@ use crate::checkpoint::{Checkpoint, EMA_PREFIX, META_STEP};
 use crate::data::{Domains, ImageSet, Skipped, load_images_except, read_holdout, to_tensor};
 use crate::device::{DeviceChoice, select_device};
 use crate::losses::{
-    LayerLossForm, colour_shift, gradient_l1, layer_supcon, lsgan, patch_nce, streak_l1,
+    LayerLossForm, colour_bias, colour_shift, gradient_l1, layer_supcon, lsgan, patch_nce,
+    streak_l1,
 };
 use crate::nets::{Discriminator, Generator, Mlp};
 use crate::plot;
@@ -72,6 +73,12 @@ pub struct TrainArgs {
     /// of a crop, so the plain L1 barely sees them and models learn to only dim them.
     #[arg(long, default_value_t = 0.0)]
     pub lambda_pair_streak: f64,
+    /// Weight of a global colour term inside the synthetic-pair loss: the absolute mean
+    /// difference between output and clean crop per image and channel. Uncertain models
+    /// subtract a little everywhere (rain brightens on average), which darkens dry frames by
+    /// a level or more; this term targets that shift without touching local structure.
+    #[arg(long, default_value_t = 0.0)]
+    pub lambda_pair_mean: f64,
     /// Weight of L1(rain(rainy), rainy - clean) on synthetic pairs: supervises the rain layer.
     #[arg(long, default_value_t = 0.5)]
     pub lambda_pair_rain: f64,
@@ -263,7 +270,7 @@ impl TrainArgs {
              steps={} crop={} batch={} lr={} seed={} disc_channels={} nce_patches={} \
              layer_patches={}/{} temperature={} window={} patch={} lambda_gan={} \
              lambda_location={} lambda_layer={} lambda_rec={} lambda_fid={} lambda_idt={} lambda_colour={} \
-             lambda_pair={} lambda_pair_grad={} lambda_pair_streak={} lambda_pair_rain={} pair_identity={} pair_jpeg={} pair_batch={} \
+             lambda_pair={} lambda_pair_grad={} lambda_pair_streak={} lambda_pair_mean={} lambda_pair_rain={} pair_identity={} pair_jpeg={} pair_batch={} \
              pair_crop={} unpaired_every={} ema={}",
             if self.cut { "cut" } else { "nlcl" },
             spec.tag(),
@@ -297,6 +304,7 @@ impl TrainArgs {
             self.lambda_pair,
             self.lambda_pair_grad,
             self.lambda_pair_streak,
+            self.lambda_pair_mean,
             self.lambda_pair_rain,
             self.pair_identity,
             self.pair_jpeg,
@@ -984,6 +992,9 @@ impl Trainer {
             b.l1_loss(&c, Reduction::Mean) + gradient_l1(&b, &c) * self.args.lambda_pair_grad;
         if self.args.lambda_pair_streak > 0.0 {
             pair += streak_l1(&o, &b, &c) * self.args.lambda_pair_streak;
+        }
+        if self.args.lambda_pair_mean > 0.0 {
+            pair += colour_bias(&b, &c) * self.args.lambda_pair_mean;
         }
         let rain = match &self.rain {
             Some(g) if self.args.lambda_pair_rain > 0.0 => {

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use nlcl_train::checkpoint::Checkpoint;
 use nlcl_train::data::{jpeg_round_trip, synthetic_clean};
 use nlcl_train::losses::{
-    LayerLossForm, colour_shift, layer_supcon, official_layer_floor, patch_nce, streak_l1,
+    LayerLossForm, colour_bias, colour_shift, layer_supcon, official_layer_floor, patch_nce,
+    streak_l1,
 };
 use nlcl_train::render::{RainStyle, render_rain};
 use nlcl_train::rng::Rng;
@@ -289,6 +290,21 @@ fn jpeg_round_trip_degrades_a_crop_slightly() {
         err(&q90),
         err(&q30)
     );
+}
+
+#[test]
+fn colour_bias_sees_global_shifts_not_local_errors() {
+    let c = Tensor::zeros([2, 3, 4, 4], (Kind::Float, Device::Cpu));
+    // A uniform shift of -0.1 on every pixel of channel 0 of image 0.
+    let shifted = c.copy();
+    let _ = shifted.get(0).get(0).fill_(-0.1);
+    let v = colour_bias(&shifted, &c).double_value(&[]);
+    assert!((v - 0.1 / 6.0).abs() < 1e-6, "{v}");
+    // A local error of +0.8 and -0.8 on two pixels: no global shift.
+    let local = c.copy();
+    let _ = local.get(1).get(2).get(0).get(0).fill_(0.8);
+    let _ = local.get(1).get(2).get(3).get(3).fill_(-0.8);
+    assert!(colour_bias(&local, &c).double_value(&[]).abs() < 1e-7);
 }
 
 #[test]
