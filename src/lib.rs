@@ -11,7 +11,8 @@
 //! - `cuda` (feature `cuda`): the GPU frame path: NVRTC conversion kernels, pinned staging and
 //!   ONNX Runtime I/O binding on device memory.
 //! - [`worker`]: inference threads (one session each) that run jobs in order (the element's pipeline).
-//! - [`render`]: a photographic rain renderer, for synthetic rainy data and samples.
+//! - [`render`]: a photographic rain renderer, for synthetic rainy data and samples;
+//!   [`haze`]: a haze renderer (atmospheric scattering over a depth proxy) for dehazing.
 //! - [`rain_meter`]: how much rain a model removed from a frame, and automatic bypass on dry
 //!   frames; [`output_view`]: the derained frame, the rain layer or a split view.
 //! - [`family`]: the named models (`lite` built in, `standard`, `full`) and where they are found.
@@ -25,6 +26,7 @@ pub mod convert;
 #[cfg(feature = "cuda")]
 pub mod cuda;
 pub mod family;
+pub mod haze;
 pub mod metrics;
 pub mod onnx;
 pub mod output_view;

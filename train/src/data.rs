@@ -8,6 +8,7 @@ use tch::{Kind, Tensor};
 
 use crate::render::{RainStyle, render_rain};
 use crate::rng::Rng;
+use nlcl::haze::{HazeStyle, render_haze};
 
 /// File extensions read as images; other files in a folder are ignored silently.
 const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg"];
@@ -188,6 +189,27 @@ pub fn to_tensor(planes: &[f32], n: usize, crop: u32) -> Tensor {
         - 1.0
 }
 
+/// What the synthetic samples get rendered on them.
+#[derive(Debug, Clone)]
+pub enum Degradation {
+    /// Rain of a style (deraining models).
+    Rain(RainStyle),
+    /// Haze (dehazing models).
+    Haze(HazeStyle),
+}
+
+impl Degradation {
+    /// Renders onto planar RGB `planes` (`3 * h * w`, [0, 1]) in place.
+    pub fn render(&self, planes: &mut [f32], w: usize, h: usize, rng: &mut Rng) {
+        match self {
+            Degradation::Rain(style) => render_rain(planes, w, h, style, rng),
+            Degradation::Haze(style) => {
+                render_haze(planes, w, h, style, rng);
+            }
+        }
+    }
+}
+
 /// Where rainy-domain samples come from.
 #[derive(Debug)]
 pub struct Domains {
@@ -199,8 +221,8 @@ pub struct Domains {
     pub render_on: ImageSet,
     /// Probability of a rendered sample when both real and rendered rain are available.
     pub render_prob: f32,
-    /// Rain style of the renderer.
-    pub style: RainStyle,
+    /// What is rendered on clean crops: rain (deraining) or haze (dehazing).
+    pub degradation: Degradation,
     /// Fraction of synthetic pairs left dry (clean in, clean out), so the model learns to leave
     /// rain-free frames alone.
     pub pair_identity: f32,
@@ -234,7 +256,8 @@ impl Domains {
             if rendered {
                 let i = rng.below(self.render_on.len() as u64) as usize;
                 let mut planes = random_crop(&self.render_on.images[i], crop, true, rng);
-                render_rain(&mut planes, crop as usize, crop as usize, &self.style, rng);
+                self.degradation
+                    .render(&mut planes, crop as usize, crop as usize, rng);
                 out.extend(planes);
             } else {
                 let i = rng.below(self.rainy.len() as u64) as usize;
@@ -253,7 +276,8 @@ impl Domains {
             let c = random_crop(&self.render_on.images[i], crop, true, rng);
             let mut o = c.clone();
             if !rng.chance(self.pair_identity) {
-                render_rain(&mut o, crop as usize, crop as usize, &self.style, rng);
+                self.degradation
+                    .render(&mut o, crop as usize, crop as usize, rng);
             }
             // Drawn only when asked for, so runs without it keep their random streams.
             if self.pair_jpeg > 0.0 && rng.chance(self.pair_jpeg) {

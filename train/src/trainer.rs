@@ -11,7 +11,9 @@ use tch::nn::{self, OptimizerConfig};
 use tch::{Device, Kind, Reduction, Tensor};
 
 use crate::checkpoint::{Checkpoint, EMA_PREFIX, META_STEP};
-use crate::data::{Domains, ImageSet, Skipped, load_images_except, read_holdout, to_tensor};
+use crate::data::{
+    Degradation, Domains, ImageSet, Skipped, load_images_except, read_holdout, to_tensor,
+};
 use crate::device::{DeviceChoice, select_device};
 use crate::losses::{
     LayerLossForm, colour_bias, colour_shift, gradient_l1, layer_supcon, lsgan, patch_nce,
@@ -33,6 +35,25 @@ pub const META_DATA: &str = "nlcl.data";
 pub const META_HAS_RAIN: &str = "nlcl.has_rain";
 /// Metadata key: discriminator base channels.
 pub const META_DISC: &str = "nlcl.disc_channels";
+
+/// `--degradation`: what the synthetic samples show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DegradationKind {
+    /// Rain streaks, veils and drops (deraining).
+    Rain,
+    /// Haze (dehazing).
+    Haze,
+}
+
+impl DegradationKind {
+    /// The name recorded in the model's metadata.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            DegradationKind::Rain => "rain",
+            DegradationKind::Haze => "haze",
+        }
+    }
+}
 
 /// Options of `nlcl train` / `nlcl-train train`.
 #[derive(Debug, Clone, clap::Args)]
@@ -56,6 +77,10 @@ pub struct TrainArgs {
     /// realistic at even odds).
     #[arg(long, default_value = "realistic")]
     pub rain_style: String,
+    /// What the synthetic pairs and rendered samples show: `rain` (deraining) or `haze`
+    /// (dehazing: atmospheric scattering over a depth proxy; --rain-style is then unused).
+    #[arg(long, value_enum, default_value_t = DegradationKind::Rain)]
+    pub degradation: DegradationKind,
     /// File listing image names (one per line) to leave out of every training folder: the
     /// validation set.
     #[arg(long, value_name = "FILE")]
@@ -325,6 +350,14 @@ impl TrainArgs {
         self.pair_crop.unwrap_or(self.crop)
     }
 
+    /// What the renderer draws, from `--degradation` and `--rain-style`.
+    pub fn degradation(&self) -> anyhow::Result<Degradation> {
+        Ok(match self.degradation {
+            DegradationKind::Rain => Degradation::Rain(self.rain_style()?),
+            DegradationKind::Haze => Degradation::Haze(nlcl::haze::HazeStyle::default()),
+        })
+    }
+
     /// The rain renderer style the options name.
     pub fn rain_style(&self) -> anyhow::Result<RainStyle> {
         RainStyle::by_name(&self.rain_style).with_context(|| {
@@ -345,10 +378,11 @@ impl TrainArgs {
                 .join(",")
         };
         format!(
-            "rainy=[{}] render_rain_on=[{}] render_prob={} rain_style={} clean=[{}] max_side={} holdout={}",
+            "rainy=[{}] render_rain_on=[{}] render_prob={} degradation={} rain_style={} clean=[{}] max_side={} holdout={}",
             list(&self.rainy),
             list(&self.render_rain_on),
             self.render_prob,
+            self.degradation.as_str(),
             self.rain_style,
             list(&self.clean),
             self.max_side,
@@ -626,7 +660,7 @@ impl Trainer {
             clean,
             render_on,
             render_prob: args.render_prob,
-            style: args.rain_style()?,
+            degradation: args.degradation()?,
             pair_identity: args.pair_identity,
             pair_jpeg: args.pair_jpeg,
         };
