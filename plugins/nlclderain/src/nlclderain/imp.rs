@@ -18,9 +18,8 @@
 //! QoS is handled here rather than by the base class so that `late-frames` can choose what
 //! happens to a frame that is already late downstream.
 
-use std::collections::VecDeque;
 use std::sync::{LazyLock, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use gst::glib;
 use gst::prelude::*;
@@ -28,17 +27,17 @@ use gst::subclass::prelude::*;
 use gst_base::prelude::*;
 use gst_base::subclass::base_transform::GenerateOutputSuccess;
 use gst_base::subclass::prelude::*;
-use gst_video::prelude::*;
 use gst_video::subclass::prelude::*;
 
-use nlcl::convert::{self, ColorMatrix, ColorRange, FrameMut, FrameRef, PixelFormat, YuvEncoding};
-use nlcl::family::ModelSource;
-use nlcl::output_view::{self, OutputView};
-use nlcl::rain_meter::{self, FrameAction, RainMeter};
+use nlcl::rain_meter::FrameAction;
 use nlcl::runtime::{Model, RuntimeError, SessionOptions};
-use nlcl::timing::Latencies;
-use nlcl::worker::{Done, FrameSpec, InferenceWorker, Job};
+use nlcl::worker::InferenceWorker;
 
+use super::batching::{Failure, Host, State};
+use super::frames;
+use super::rain::Measured;
+use super::settings::*;
+use super::stats::Stats;
 use super::{ExecutionProvider, LateFrames, NlclModel, Output};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -48,298 +47,6 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
         Some("NLCL deraining filter"),
     )
 });
-
-const DEFAULT_MODEL_FILE: &str = "";
-const DEFAULT_DEVICE_ID: i32 = 0;
-const DEFAULT_THREADS: u32 = 0;
-const DEFAULT_BYPASS: bool = false;
-const DEFAULT_FALLBACK: bool = true;
-const DEFAULT_MAX_IN_FLIGHT: u32 = 2;
-/// 0 = automatic (see [`session_count`]).
-const DEFAULT_SESSIONS: u32 = 0;
-const DEFAULT_BATCH_SIZE: u32 = 1;
-const DEFAULT_FP16: bool = false;
-const DEFAULT_AUTO_BYPASS: bool = false;
-/// Levels of mean |input - output| below which a frame counts as dry: the built-in model
-/// changes dry frames by about 0.5 and rainy ones by several levels (README, "Rain meter").
-const DEFAULT_RAIN_THRESHOLD: f64 = 1.0;
-const DEFAULT_BYPASS_CHECK_INTERVAL: u32 = 10;
-const DEFAULT_MESSAGE_INTERVAL: u32 = 0;
-/// Measurements below the threshold in a row before auto-bypass starts.
-const DRY_RUN: usize = 8;
-/// Inference times kept for the percentiles of `stats`.
-const LATENCY_WINDOW: usize = 1024;
-
-const FORMATS: [gst_video::VideoFormat; 10] = [
-    gst_video::VideoFormat::Rgb,
-    gst_video::VideoFormat::Bgr,
-    gst_video::VideoFormat::Rgba,
-    gst_video::VideoFormat::Bgra,
-    gst_video::VideoFormat::Rgbx,
-    gst_video::VideoFormat::Bgrx,
-    gst_video::VideoFormat::Xrgb,
-    gst_video::VideoFormat::Xbgr,
-    gst_video::VideoFormat::I420,
-    gst_video::VideoFormat::Nv12,
-];
-
-#[derive(Debug, Clone)]
-struct Settings {
-    model_file: String,
-    model: NlclModel,
-    provider: ExecutionProvider,
-    device_id: i32,
-    threads: u32,
-    bypass: bool,
-    fallback_to_cpu: bool,
-    max_in_flight: u32,
-    sessions: u32,
-    batch_size: u32,
-    model_cache_dir: String,
-    fp16: bool,
-    late_frames: LateFrames,
-    output: Output,
-    auto_bypass: bool,
-    rain_threshold: f64,
-    bypass_check_interval: u32,
-    message_interval: u32,
-}
-
-/// The settings read for every frame (a copy, so the lock is held briefly and nothing allocates).
-#[derive(Clone, Copy)]
-struct FrameSettings {
-    bypass: bool,
-    late_frames: LateFrames,
-    output: OutputView,
-    auto_bypass: bool,
-    rain_threshold: f64,
-    bypass_check_interval: u32,
-    message_interval: u32,
-}
-
-impl Settings {
-    fn per_frame(&self) -> FrameSettings {
-        FrameSettings {
-            bypass: self.bypass,
-            late_frames: self.late_frames,
-            output: self.output.into(),
-            auto_bypass: self.auto_bypass,
-            rain_threshold: self.rain_threshold,
-            bypass_check_interval: self.bypass_check_interval,
-            message_interval: self.message_interval,
-        }
-    }
-
-    /// The model to run: `model-file` when set, else the named model.
-    fn model_source(&self) -> ModelSource {
-        if self.model_file.is_empty() {
-            ModelSource::Named(self.model.into())
-        } else {
-            ModelSource::File(self.model_file.clone().into())
-        }
-    }
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            model_file: DEFAULT_MODEL_FILE.into(),
-            model: NlclModel::default(),
-            provider: ExecutionProvider::default(),
-            device_id: DEFAULT_DEVICE_ID,
-            threads: DEFAULT_THREADS,
-            bypass: DEFAULT_BYPASS,
-            fallback_to_cpu: DEFAULT_FALLBACK,
-            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
-            sessions: DEFAULT_SESSIONS,
-            batch_size: DEFAULT_BATCH_SIZE,
-            model_cache_dir: String::new(),
-            fp16: DEFAULT_FP16,
-            late_frames: LateFrames::default(),
-            output: Output::default(),
-            auto_bypass: DEFAULT_AUTO_BYPASS,
-            rain_threshold: DEFAULT_RAIN_THRESHOLD,
-            bypass_check_interval: DEFAULT_BYPASS_CHECK_INTERVAL,
-            message_interval: DEFAULT_MESSAGE_INTERVAL,
-        }
-    }
-}
-
-/// Telemetry behind the `stats` property; survives `stop()` so it can be read after EOS.
-#[derive(Debug)]
-struct Stats {
-    processed: u64,
-    bypassed: u64,
-    late_dropped: u64,
-    late_passed: u64,
-    late_processed: u64,
-    /// Frames whose model output held NaN or infinity: passed through untouched.
-    invalid_output: u64,
-    /// Frames auto-bypass passed through untouched (its checks included).
-    auto_bypassed: u64,
-    /// Rain intensity of the last frame the model ran on (levels), -1 before the first.
-    rain_intensity: f64,
-    /// Whether auto-bypass is passing frames through now.
-    auto_bypass_active: bool,
-    inference: Latencies,
-    /// Time from a frame's arrival to its departure (queueing included).
-    latency: Latencies,
-    /// Provider the running session uses (`none` before the first start).
-    provider: &'static str,
-    /// Where frames are converted to and from tensors: `cpu`, or `gpu` (CUDA frame path).
-    conversion: &'static str,
-}
-
-impl Default for Stats {
-    fn default() -> Self {
-        Stats {
-            processed: 0,
-            bypassed: 0,
-            late_dropped: 0,
-            late_passed: 0,
-            late_processed: 0,
-            invalid_output: 0,
-            auto_bypassed: 0,
-            rain_intensity: -1.0,
-            auto_bypass_active: false,
-            inference: Latencies::new(LATENCY_WINDOW),
-            latency: Latencies::new(LATENCY_WINDOW),
-            provider: "none",
-            conversion: "cpu",
-        }
-    }
-}
-
-/// A frame inside the element, in arrival order.
-struct Pending {
-    buffer: gst::Buffer,
-    arrived: Instant,
-    /// `None`: leaves untouched (bypass, late pass-through). `Some`: waiting for inference.
-    work: Option<FrameWork>,
-}
-
-struct FrameWork {
-    info: gst_video::VideoInfo,
-    /// Bytes of the frame tightly packed (the GPU frame path's unit); 0 on the tensor path.
-    packed: usize,
-    /// Padded tensor size.
-    th: usize,
-    tw: usize,
-    /// Auto-bypass check: run the model to measure the rain, leave the frame untouched.
-    check_only: bool,
-}
-
-/// The buffers a job travels with, recycled between jobs.
-#[derive(Default)]
-struct JobBuffers {
-    /// Tensors (CPU conversion).
-    input: Vec<f32>,
-    output: Vec<f32>,
-    /// Tightly packed frames (GPU frame path).
-    frames_in: Vec<u8>,
-    frames_out: Vec<u8>,
-}
-
-impl From<Done> for JobBuffers {
-    fn from(d: Done) -> Self {
-        JobBuffers {
-            input: d.input,
-            output: d.output,
-            frames_in: d.frames_in,
-            frames_out: d.frames_out,
-        }
-    }
-}
-
-/// A batch being filled: frames converted into `bufs.input` (or packed into `bufs.frames_in`
-/// for the GPU frame path), not yet submitted.
-struct Filling {
-    bufs: JobBuffers,
-    frames: usize,
-    th: usize,
-    tw: usize,
-    /// The frames' description on the GPU frame path.
-    spec: Option<FrameSpec>,
-}
-
-/// A finished job whose frames are being written back one by one.
-struct Collected {
-    done: Done,
-    /// Frames in the job, and how many have left.
-    frames: usize,
-    taken: usize,
-    th: usize,
-    tw: usize,
-}
-
-/// Everything that exists between `start()` and `stop()`.
-struct State {
-    worker: InferenceWorker,
-    size_multiple: usize,
-    batch_size: usize,
-    /// Frames allowed inside the element (`max-in-flight`, raised for sessions and batches).
-    in_flight_limit: usize,
-    info: Option<gst_video::VideoInfo>,
-    pending: VecDeque<Pending>,
-    /// Frames converted and not yet written back (filling, submitted or collected).
-    in_flight: usize,
-    filling: Option<Filling>,
-    /// Jobs submitted to the worker and not yet received.
-    jobs_out: usize,
-    /// Shapes of the submitted jobs, oldest first: (frames, th, tw).
-    job_shapes: VecDeque<(usize, usize, usize)>,
-    collected: Option<Collected>,
-    /// Results of frames discarded by a flush are still to come back from the worker; they
-    /// carry an older generation and are thrown away.
-    generation: u64,
-    /// Auto-bypass decisions, rebuilt when its properties change.
-    meter: RainMeter,
-    meter_params: (f64, u32),
-    /// Rain intensities since the last `nlcl-rain` message: sum and count.
-    rain_sum: f64,
-    rain_count: u32,
-    /// Recycled job buffers so steady state allocates nothing.
-    pool: Vec<JobBuffers>,
-    alpha: Vec<u8>,
-}
-
-impl State {
-    /// Hands the batch being filled to the worker.
-    fn submit_filling(&mut self) -> Result<(), nlcl::worker::WorkerGone> {
-        let Some(mut f) = self.filling.take() else {
-            return Ok(());
-        };
-        // A model with a fixed batch dimension gets every job padded to it.
-        let n = match self.worker.info().fixed_batch {
-            Some(b) if b > f.frames => {
-                if let Some(spec) = f.spec {
-                    let per_frame =
-                        convert::tight_frame_len(spec.format, spec.width, spec.height).unwrap_or(0);
-                    f.bufs.frames_in.resize(b * per_frame, 0);
-                } else {
-                    f.bufs.input.resize(b * 3 * f.th * f.tw, 0.0);
-                }
-                b
-            }
-            _ => f.frames,
-        };
-        let job = Job {
-            tag: self.generation,
-            input: f.bufs.input,
-            output: f.bufs.output,
-            n,
-            h: f.th,
-            w: f.tw,
-            frames: f.spec,
-            frames_in: f.bufs.frames_in,
-            frames_out: f.bufs.frames_out,
-        };
-        self.worker.submit(job)?;
-        self.jobs_out += 1;
-        self.job_shapes.push_back((f.frames, f.th, f.tw));
-        Ok(())
-    }
-}
 
 /// Timing facts read outside the streaming thread (QoS events, latency queries), kept apart
 /// from `State`, which the streaming thread holds while it waits for inference.
@@ -652,7 +359,7 @@ impl ObjectImpl for NlclDerain {
             "bypass-check-interval" => s().bypass_check_interval.to_value(),
             "message-interval" => s().message_interval.to_value(),
             "bypass" => s().bypass.to_value(),
-            "stats" => self.stats_structure().to_value(),
+            "stats" => lock(&self.stats).to_structure().to_value(),
             // GObject only asks for properties it registered.
             _ => glib::Value::from_type(pspec.value_type()),
         }
@@ -683,7 +390,7 @@ impl ElementImpl for NlclDerain {
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
             let caps = gst_video::VideoCapsBuilder::new()
-                .format_list(FORMATS)
+                .format_list(frames::video_formats())
                 .build();
             let src = gst::PadTemplate::new(
                 "src",
@@ -814,7 +521,6 @@ impl BaseTransformImpl for NlclDerain {
                 ]
             ));
         }
-        let size_multiple = model.size_multiple;
         let in_flight_limit = in_flight_limit(settings.max_in_flight, sessions, batch_size);
         gst::info!(
             CAT,
@@ -824,26 +530,7 @@ impl BaseTransformImpl for NlclDerain {
             options.threads
         );
         lock(&self.timing).in_flight_limit = in_flight_limit;
-        *lock(&self.state) = Some(State {
-            worker,
-            size_multiple,
-            batch_size,
-            in_flight_limit,
-            info: None,
-            pending: VecDeque::new(),
-            in_flight: 0,
-            filling: None,
-            jobs_out: 0,
-            job_shapes: VecDeque::new(),
-            collected: None,
-            generation: 0,
-            meter: RainMeter::new(DEFAULT_RAIN_THRESHOLD, DRY_RUN, 1),
-            meter_params: (f64::NAN, 0),
-            rain_sum: 0.0,
-            rain_count: 0,
-            pool: Vec::new(),
-            alpha: Vec::new(),
-        });
+        *lock(&self.state) = Some(State::new(worker, batch_size, in_flight_limit));
         Ok(())
     }
 
@@ -913,136 +600,12 @@ impl BaseTransformImpl for NlclDerain {
             return Err(gst::FlowError::Flushing);
         };
         let arrived = Instant::now();
-        if settings.bypass {
-            lock(&self.stats).bypassed += 1;
-            return self.push_untouched(state, inbuf, arrived);
-        }
-        let action = self.auto_bypass_action(state, &settings);
-        if action == FrameAction::PassThrough {
-            lock(&self.stats).auto_bypassed += 1;
-            return self.push_untouched(state, inbuf, arrived);
-        }
-        if self.obj().is_qos() && self.is_late(&inbuf) {
-            match settings.late_frames {
-                LateFrames::Drop => {
-                    lock(&self.stats).late_dropped += 1;
-                    self.post_qos_drop(&inbuf);
-                    return Ok(gst::FlowSuccess::Ok);
-                }
-                LateFrames::PassThrough => {
-                    lock(&self.stats).late_passed += 1;
-                    return self.push_untouched(state, inbuf, arrived);
-                }
-                LateFrames::Process => lock(&self.stats).late_processed += 1,
-            }
-        }
-        let info = state.info.clone().ok_or_else(|| {
-            gst::element_imp_error!(self, gst::CoreError::Negotiation, ["No caps before data"]);
-            gst::FlowError::NotNegotiated
-        })?;
-        let (th, tw) = convert::padded_size(
-            info.height() as usize,
-            info.width() as usize,
-            state.size_multiple,
-        );
-        let batch_size = state.batch_size;
-        let format = pixel_format(info.format()).ok_or(gst::FlowError::NotNegotiated)?;
-        let encoding = stream_encoding(&info)?;
-        let spec = state.worker.runs_frames().then(|| FrameSpec {
-            format,
-            width: info.width() as usize,
-            height: info.height() as usize,
-            encoding,
-        });
-        let packed = match &spec {
-            Some(s) => convert::tight_frame_len(s.format, s.width, s.height)
-                .ok_or(gst::FlowError::NotSupported)?,
-            None => 0,
+        let queued = match self.decide(state, &settings, &inbuf) {
+            Decision::Drop => return Ok(gst::FlowSuccess::Ok),
+            Decision::Untouched => state.push_untouched(inbuf, arrived),
+            Decision::Derain { check_only } => state.push_for_inference(inbuf, arrived, check_only),
         };
-        // A batch of other frames cannot take this one (caps changes drain first, so this is
-        // only a safeguard): another tensor size, or on the GPU path another format, size or
-        // matrix.
-        if state
-            .filling
-            .as_ref()
-            .is_some_and(|f| (f.th, f.tw) != (th, tw) || f.spec != spec)
-        {
-            self.submit_partial_batch(state)?;
-        }
-        let filling = state.filling.get_or_insert_with(|| Filling {
-            bufs: state.pool.pop().unwrap_or_default(),
-            frames: 0,
-            th,
-            tw,
-            spec,
-        });
-        let slot = filling.frames;
-        {
-            let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(inbuf.as_ref(), &info)
-                .map_err(|_| {
-                gst::element_imp_error!(
-                    self,
-                    gst::StreamError::Format,
-                    [
-                        "Buffer of {} bytes does not hold a {}x{} {:?} frame",
-                        inbuf.size(),
-                        info.width(),
-                        info.height(),
-                        info.format()
-                    ]
-                );
-                gst::FlowError::Error
-            })?;
-            let view = frame_view(&frame)?;
-            let result = if packed > 0 {
-                // GPU frame path: only a copy here, the conversion runs on the GPU.
-                let bytes = &mut filling.bufs.frames_in;
-                bytes.resize((slot + 1) * packed, 0);
-                convert::tight_frame_mut(
-                    format,
-                    view.width,
-                    view.height,
-                    &mut bytes[slot * packed..],
-                )
-                .and_then(|mut dst| convert::copy_frame(&view, &mut dst))
-            } else {
-                let per_frame = 3 * th * tw;
-                let input = &mut filling.bufs.input;
-                input.resize((slot + 1) * per_frame, 0.0);
-                convert::frame_to_tensor(
-                    &view,
-                    encoding,
-                    state.size_multiple,
-                    &mut input[slot * per_frame..],
-                )
-                .map(|_| ())
-            };
-            result.map_err(|e| {
-                gst::element_imp_error!(
-                    self,
-                    gst::StreamError::Format,
-                    ["Frame conversion: {}", e]
-                );
-                gst::FlowError::Error
-            })?;
-        }
-        filling.frames += 1;
-        let full = filling.frames >= batch_size;
-        state.in_flight += 1;
-        state.pending.push_back(Pending {
-            buffer: inbuf,
-            arrived,
-            work: Some(FrameWork {
-                info,
-                packed,
-                th,
-                tw,
-                check_only: action == FrameAction::Check,
-            }),
-        });
-        if full {
-            self.submit_partial_batch(state)?;
-        }
+        queued.map_err(|f| self.fail(f))?;
         Ok(gst::FlowSuccess::Ok)
     }
 
@@ -1052,9 +615,8 @@ impl BaseTransformImpl for NlclDerain {
             return Ok(GenerateOutputSuccess::NoOutput);
         };
         // Block only when the element is full: that is what keeps memory flat.
-        let limit = state.in_flight_limit;
-        let full = state.in_flight >= limit || state.pending.len() > 4 * limit;
-        match self.next_output(state, full)? {
+        let block = state.is_full();
+        match state.next_output(block, self).map_err(|f| self.fail(f))? {
             Some(buf) => Ok(GenerateOutputSuccess::Buffer(buf)),
             None => Ok(GenerateOutputSuccess::NoOutput),
         }
@@ -1077,26 +639,24 @@ impl VideoFilterImpl for NlclDerain {
                 in_info.height()
             ));
         }
-        if pixel_format(in_info.format()).is_none() {
+        if frames::pixel_format(in_info.format()).is_none() {
             return Err(gst::loggable_error!(
                 CAT,
                 "Unsupported format {:?}",
                 in_info.format()
             ));
         }
-        if let Err(reason) = yuv_encoding(in_info) {
+        if let Err(reason) = frames::yuv_encoding(in_info) {
             gst::element_imp_error!(self, gst::StreamError::Format, ["{}", reason]);
             return Err(gst::loggable_error!(CAT, "{}", reason));
         }
         gst::debug!(CAT, imp = self, "negotiated {incaps}");
         if let Some(state) = lock(&self.state).as_mut() {
             // A model with a fixed input size is checked now, not on the first frame.
-            let size = (in_info.width() as usize, in_info.height() as usize);
-            if let Err(reason) = state.worker.info().check_frame_size(size.0, size.1) {
+            if let Err(reason) = state.set_info(in_info) {
                 gst::element_imp_error!(self, gst::StreamError::Format, ["{}", reason]);
                 return Err(gst::loggable_error!(CAT, "{}", reason));
             }
-            state.info = Some(in_info.clone());
         }
         let fps = in_info.fps();
         lock(&self.timing).frame_duration = (fps.numer() > 0)
@@ -1104,140 +664,6 @@ impl VideoFilterImpl for NlclDerain {
             .flatten();
         self.parent_set_info(incaps, in_info, outcaps, out_info)
     }
-}
-
-/// Threads to share among the sessions: the `threads` property (bounded, see
-/// [`nlcl::runtime::bound_threads`]), or the machine's for 0.
-fn total_threads(threads: u32) -> usize {
-    match threads {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        t => nlcl::runtime::bound_threads(t as usize).0,
-    }
-}
-
-/// Sessions to open: the `sessions` property, or for 0 on a CPU two when two threads and two
-/// batches in flight allow it (two single-threaded sessions on alternate frames outrun one
-/// two-threaded session: `nlcl bench --sessions 0,1` measured 1.11 against 0.97 of the bare
-/// session for the default model at 640x360), and one on a GPU, which batches instead.
-fn session_count(
-    requested: u32,
-    provider: nlcl::runtime::Provider,
-    threads: usize,
-    max_in_flight: u32,
-    batch_size: usize,
-) -> usize {
-    match requested {
-        0 if provider == nlcl::runtime::Provider::Cpu => threads
-            .min(max_in_flight as usize / batch_size.max(1))
-            .clamp(1, 2),
-        0 => 1,
-        n => n as usize,
-    }
-}
-
-/// Frames the element may hold: `max-in-flight`, raised to what a full batch in every session
-/// needs (only when `batch-size` or `sessions` ask for more).
-fn in_flight_limit(max_in_flight: u32, sessions: usize, batch_size: usize) -> usize {
-    (max_in_flight.max(1) as usize).max(sessions * batch_size)
-}
-
-fn pixel_format(f: gst_video::VideoFormat) -> Option<PixelFormat> {
-    use gst_video::VideoFormat as V;
-    Some(match f {
-        V::Rgb => PixelFormat::Rgb,
-        V::Bgr => PixelFormat::Bgr,
-        V::Rgba => PixelFormat::Rgba,
-        V::Bgra => PixelFormat::Bgra,
-        V::Rgbx => PixelFormat::Rgbx,
-        V::Bgrx => PixelFormat::Bgrx,
-        V::Xrgb => PixelFormat::Xrgb,
-        V::Xbgr => PixelFormat::Xbgr,
-        V::I420 => PixelFormat::I420,
-        V::Nv12 => PixelFormat::Nv12,
-        _ => return None,
-    })
-}
-
-/// The YUV matrix and range of a stream, from its colorimetry (what `videoconvert` would use):
-/// an unknown matrix is GStreamer's default for the height, an unknown range is limited
-/// (`gst_video_color_range_offsets`). A matrix the engine does not know is an error naming it,
-/// never silently another matrix. RGB formats need no encoding.
-fn yuv_encoding(info: &gst_video::VideoInfo) -> Result<YuvEncoding, String> {
-    if !info.is_yuv() {
-        return Ok(YuvEncoding::default());
-    }
-    use gst_video::VideoColorMatrix as M;
-    let colorimetry = info.colorimetry();
-    let matrix = match colorimetry.matrix() {
-        M::Bt601 => ColorMatrix::Bt601,
-        M::Bt709 => ColorMatrix::Bt709,
-        M::Bt2020 => ColorMatrix::Bt2020,
-        M::Smpte240m => ColorMatrix::Smpte240m,
-        M::Fcc => ColorMatrix::Fcc,
-        M::Unknown => ColorMatrix::gst_default_for_height(info.height() as usize),
-        other => {
-            return Err(format!(
-                "Unsupported colour matrix {other:?} of a YUV stream (colorimetry={colorimetry}): \
-                 nlclderain reads BT.601, BT.709, BT.2020, SMPTE 240M and FCC; put videoconvert \
-                 before it to convert to RGB"
-            ));
-        }
-    };
-    let range = match colorimetry.range() {
-        gst_video::VideoColorRange::Range0_255 => ColorRange::Full,
-        _ => ColorRange::Limited,
-    };
-    Ok(YuvEncoding::new(matrix, range))
-}
-
-/// [`yuv_encoding`] in the streaming thread, where caps were checked by `set_info` already.
-fn stream_encoding(info: &gst_video::VideoInfo) -> Result<YuvEncoding, gst::FlowError> {
-    yuv_encoding(info).map_err(|_| gst::FlowError::NotNegotiated)
-}
-
-fn strides_of(strides: &[i32]) -> Result<[usize; 3], gst::FlowError> {
-    let mut out = [0usize; 3];
-    for (dst, &s) in out.iter_mut().zip(strides.iter()) {
-        *dst = usize::try_from(s).map_err(|_| gst::FlowError::NotSupported)?;
-    }
-    Ok(out)
-}
-
-fn frame_view<'a>(
-    frame: &'a gst_video::VideoFrameRef<&gst::BufferRef>,
-) -> Result<FrameRef<'a>, gst::FlowError> {
-    let format = pixel_format(frame.format()).ok_or(gst::FlowError::NotNegotiated)?;
-    let planes = frame.planes_data();
-    Ok(FrameRef {
-        format,
-        width: frame.width() as usize,
-        height: frame.height() as usize,
-        planes: [planes[0], planes[1], planes[2]],
-        strides: strides_of(frame.plane_stride())?,
-    })
-}
-
-/// Maps `buffer` (made writable) as a `format` frame of `info` and lets `write` fill it; the
-/// outer error is a mapping failure, the inner one `write`'s.
-fn write_frame(
-    buffer: &mut gst::Buffer,
-    info: &gst_video::VideoInfo,
-    format: PixelFormat,
-    write: impl FnOnce(&mut FrameMut) -> Result<(), convert::ConvertError>,
-) -> Result<Result<(), convert::ConvertError>, gst::FlowError> {
-    let mut frame = gst_video::VideoFrameRef::from_buffer_ref_writable(buffer.make_mut(), info)
-        .map_err(|_| gst::FlowError::Error)?;
-    let strides = strides_of(frame.plane_stride())?;
-    let (width, height) = (frame.width() as usize, frame.height() as usize);
-    let [p0, p1, p2, _] = frame.planes_data_mut();
-    let mut out = FrameMut {
-        format,
-        width,
-        height,
-        planes: [p0, p1, p2],
-        strides,
-    };
-    Ok(write(&mut out))
 }
 
 impl NlclDerain {
@@ -1363,243 +789,6 @@ impl NlclDerain {
         frame * (max - 1) + gst::ClockTime::from_nseconds((inference * 1e6) as u64)
     }
 
-    /// The next frame ready to leave, waiting for it when `block` is set.
-    fn next_output(
-        &self,
-        state: &mut State,
-        block: bool,
-    ) -> Result<Option<gst::Buffer>, gst::FlowError> {
-        let Some(front) = state.pending.front() else {
-            return Ok(None);
-        };
-        if front.work.is_none() {
-            let p = state.pending.pop_front().ok_or(gst::FlowError::Error)?;
-            lock(&self.stats).latency.record(p.arrived.elapsed());
-            return Ok(Some(p.buffer));
-        }
-        let worker_failed = |e: nlcl::worker::WorkerGone| {
-            gst::element_imp_error!(self, gst::CoreError::Failed, ["{}", e]);
-            gst::FlowError::Error
-        };
-        while state.collected.is_none() {
-            if state.jobs_out == 0 {
-                // The front frame is still in the batch being filled: run it as it is when
-                // someone waits for it (downstream, a drain), else let it fill up.
-                if !block {
-                    return Ok(None);
-                }
-                if state.filling.is_none() {
-                    // Nothing converted is left although a frame waits: bookkeeping bug.
-                    return Err(gst::FlowError::Error);
-                }
-                state.submit_filling().map_err(worker_failed)?;
-            }
-            let next = if block {
-                state.worker.recv().map(Some)
-            } else {
-                state.worker.try_recv()
-            };
-            let Some(done) = next.map_err(worker_failed)? else {
-                return Ok(None);
-            };
-            state.jobs_out -= 1;
-            let (frames, th, tw) = state.job_shapes.pop_front().ok_or(gst::FlowError::Error)?;
-            if done.tag != state.generation {
-                // Frames discarded by a flush.
-                state.pool.push(JobBuffers::from(done));
-                continue;
-            }
-            if let Err(msg) = &done.result {
-                gst::element_imp_error!(
-                    self,
-                    gst::StreamError::Failed,
-                    ["Inference failed: {}", msg]
-                );
-                state.pool.push(JobBuffers::from(done));
-                // The job's frames leave with it, so later frames still meet their own results
-                // (a batch's frames are contiguous: pass-through frames submit the batch first).
-                for _ in 0..frames {
-                    if state.pending.front().is_none_or(|p| p.work.is_none()) {
-                        break;
-                    }
-                    state.pending.pop_front();
-                    state.in_flight = state.in_flight.saturating_sub(1);
-                }
-                return Err(gst::FlowError::Error);
-            }
-            state.collected = Some(Collected {
-                done,
-                frames,
-                taken: 0,
-                th,
-                tw,
-            });
-        }
-        let p = state.pending.pop_front().ok_or(gst::FlowError::Error)?;
-        state.in_flight = state.in_flight.saturating_sub(1);
-        let mut c = state.collected.take().ok_or(gst::FlowError::Error)?;
-        let result = self.finish(state, p, &mut c);
-        c.taken += 1;
-        if c.taken < c.frames {
-            state.collected = Some(c);
-        } else {
-            state.pool.push(JobBuffers::from(c.done));
-        }
-        result.map(Some)
-    }
-
-    /// Writes frame `c.taken` of a finished job back into its frame's buffer (or leaves it
-    /// untouched: an auto-bypass check, a model output that is not finite), after measuring
-    /// the rain the model removed.
-    fn finish(
-        &self,
-        state: &mut State,
-        pending: Pending,
-        c: &mut Collected,
-    ) -> Result<gst::Buffer, gst::FlowError> {
-        let settings = lock(&self.settings).per_frame();
-        let work = pending.work.as_ref().ok_or(gst::FlowError::Error)?;
-        if (work.th, work.tw) != (c.th, c.tw) {
-            gst::element_imp_error!(
-                self,
-                gst::CoreError::Failed,
-                ["Frame and inference result sizes differ"]
-            );
-            return Err(gst::FlowError::Error);
-        }
-        let info = &work.info;
-        let format = pixel_format(info.format()).ok_or(gst::FlowError::NotNegotiated)?;
-        let (width, height) = (info.width() as usize, info.height() as usize);
-        let mut buffer = pending.buffer;
-        let result = if work.packed > 0 {
-            // GPU frame path: the result is the finished frame, tightly packed.
-            if c.done.invalid_frames.contains(&c.taken) {
-                // The GPU path already gave the input frame back; the buffer is untouched.
-                self.record_invalid_output();
-                return Ok(buffer);
-            }
-            let size = work.packed;
-            let range = c.taken * size..(c.taken + 1) * size;
-            let frames_in = c
-                .done
-                .frames_in
-                .get(range.clone())
-                .ok_or(gst::FlowError::Error)?;
-            let packed = c
-                .done
-                .frames_out
-                .get_mut(range)
-                .ok_or(gst::FlowError::Error)?;
-            if let Some(intensity) = rain_meter::bytes_intensity(frames_in, packed) {
-                self.record_intensity(state, intensity, &settings);
-            }
-            if work.check_only {
-                self.record_check(&pending.arrived);
-                return Ok(buffer);
-            }
-            let input = convert::tight_frame(format, width, height, frames_in);
-            let output = convert::tight_frame_mut(format, width, height, packed);
-            if let (Ok(input), Ok(mut output)) = (input, output) {
-                output_view::apply_to_frame(settings.output, &input, &mut output)
-                    .map_err(|_| gst::FlowError::Error)?;
-            }
-            write_frame(&mut buffer, info, format, |out| {
-                convert::tight_frame(format, out.width, out.height, packed)
-                    .and_then(|src| convert::copy_frame(&src, out))
-            })?
-        } else {
-            let per_frame = 3 * c.th * c.tw;
-            let range = c.taken * per_frame..(c.taken + 1) * per_frame;
-            let input = c
-                .done
-                .input
-                .get(range.clone())
-                .ok_or(gst::FlowError::Error)?;
-            let output = c.done.output.get_mut(range).ok_or(gst::FlowError::Error)?;
-            // A broken model (or one pushed outside its range) can return NaN, which would
-            // come out as a black frame: keep the input frame instead, and say so once.
-            if output.iter().any(|v| !v.is_finite()) {
-                self.record_invalid_output();
-                return Ok(buffer);
-            }
-            if let Some(intensity) =
-                rain_meter::tensor_intensity(input, output, c.th, c.tw, height, width)
-            {
-                self.record_intensity(state, intensity, &settings);
-            }
-            if work.check_only {
-                self.record_check(&pending.arrived);
-                return Ok(buffer);
-            }
-            output_view::apply_to_tensor(settings.output, input, output, c.th, c.tw, height, width);
-            let output = &*output;
-            // Only RGBA/BGRA carry real alpha, which the write-back would otherwise overwrite.
-            let keep_alpha = matches!(format, PixelFormat::Rgba | PixelFormat::Bgra);
-            if keep_alpha {
-                let frame =
-                    gst_video::VideoFrameRef::from_buffer_ref_readable(buffer.as_ref(), info)
-                        .map_err(|_| gst::FlowError::Error)?;
-                state.alpha.clear();
-                state
-                    .alpha
-                    .extend_from_slice(frame.plane_data(0).map_err(|_| gst::FlowError::Error)?);
-            }
-            let alpha = &state.alpha;
-            let encoding = stream_encoding(info)?;
-            write_frame(&mut buffer, info, format, |out| {
-                let alpha_view = keep_alpha.then(|| FrameRef {
-                    format,
-                    width: out.width,
-                    height: out.height,
-                    planes: [&alpha[..], &[], &[]],
-                    strides: out.strides,
-                });
-                convert::tensor_to_frame(output, c.th, c.tw, encoding, alpha_view.as_ref(), out)
-            })?
-        };
-        result.map_err(|e| {
-            gst::element_imp_error!(self, gst::StreamError::Format, ["Frame conversion: {}", e]);
-            gst::FlowError::Error
-        })?;
-        self.record_processed(c, &pending.arrived);
-        Ok(buffer)
-    }
-
-    /// Counts a frame whose model output was not finite; the first one of a run is also
-    /// posted as a warning (the count is in `stats`).
-    fn record_invalid_output(&self) {
-        let first = {
-            let mut stats = lock(&self.stats);
-            stats.invalid_output += 1;
-            stats.invalid_output == 1
-        };
-        if first {
-            self.post_warning(
-                "The model returned NaN or infinite values for a frame: it was passed through \
-                 untouched. Later such frames are counted in stats (frames-invalid-output).",
-            );
-        }
-    }
-
-    /// An auto-bypass check leaves untouched: counted as auto-bypassed, its session run timed.
-    fn record_check(&self, arrived: &Instant) {
-        let mut stats = lock(&self.stats);
-        stats.auto_bypassed += 1;
-        stats.latency.record(arrived.elapsed());
-    }
-
-    fn record_processed(&self, c: &Collected, arrived: &Instant) {
-        let mut stats = lock(&self.stats);
-        stats.processed += 1;
-        if c.taken == 0
-            && let Ok(d) = c.done.result
-        {
-            // One session run per job, however many frames it holds.
-            stats.inference.record(d);
-        }
-        stats.latency.record(arrived.elapsed());
-    }
-
     /// The GPU frame path's worker, when `execution-provider=cuda` and this build has the
     /// `cuda` feature. `Ok(None)`: not asked for; `Err(Some(reason))`: asked for but
     /// unavailable (the caller falls back to CPU conversion).
@@ -1635,92 +824,6 @@ impl NlclDerain {
         }
     }
 
-    /// Queues a frame that leaves untouched, behind the frames before it (a partly filled
-    /// batch is submitted first, so batches stay contiguous).
-    fn push_untouched(
-        &self,
-        state: &mut State,
-        buffer: gst::Buffer,
-        arrived: Instant,
-    ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        self.submit_partial_batch(state)?;
-        state.pending.push_back(Pending {
-            buffer,
-            arrived,
-            work: None,
-        });
-        Ok(gst::FlowSuccess::Ok)
-    }
-
-    /// What auto-bypass does with the next frame (always derain when it is off).
-    fn auto_bypass_action(&self, state: &mut State, settings: &FrameSettings) -> FrameAction {
-        let params = (settings.rain_threshold, settings.bypass_check_interval);
-        if !settings.auto_bypass {
-            if state.meter.bypassing() {
-                state.meter = RainMeter::new(params.0, DRY_RUN, params.1 as usize);
-                lock(&self.stats).auto_bypass_active = false;
-            }
-            return FrameAction::Derain;
-        }
-        if params != state.meter_params {
-            // New settings start a fresh decision (the next frames are derained and measured).
-            state.meter = RainMeter::new(params.0, DRY_RUN, params.1 as usize);
-            state.meter_params = params;
-        }
-        state.meter.next_frame()
-    }
-
-    /// Records the rain intensity measured on a frame: stats, auto-bypass, `nlcl-rain`.
-    fn record_intensity(&self, state: &mut State, intensity: f64, settings: &FrameSettings) {
-        let was = state.meter.bypassing();
-        if settings.auto_bypass {
-            state.meter.observe(intensity);
-        }
-        let now = state.meter.bypassing();
-        if was != now {
-            gst::info!(
-                CAT,
-                imp = self,
-                "auto-bypass {} (rain intensity {intensity:.2} levels)",
-                if now { "on: dry" } else { "off: rain" }
-            );
-        }
-        {
-            let mut stats = lock(&self.stats);
-            stats.rain_intensity = intensity;
-            stats.auto_bypass_active = now;
-        }
-        if settings.message_interval == 0 {
-            return;
-        }
-        state.rain_sum += intensity;
-        state.rain_count += 1;
-        if state.rain_count >= settings.message_interval {
-            let mean = state.rain_sum / f64::from(state.rain_count);
-            let s = gst::Structure::builder("nlcl-rain")
-                .field("intensity", mean)
-                .field("last", intensity)
-                .field("frames", state.rain_count)
-                .field("threshold", settings.rain_threshold)
-                .field("raining", mean >= settings.rain_threshold)
-                .field("auto-bypass-active", now)
-                .build();
-            state.rain_sum = 0.0;
-            state.rain_count = 0;
-            let _ = self
-                .obj()
-                .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
-        }
-    }
-
-    /// Hands a partly filled batch to the worker (nothing to do when none is filling).
-    fn submit_partial_batch(&self, state: &mut State) -> Result<(), gst::FlowError> {
-        state.submit_filling().map_err(|e| {
-            gst::element_imp_error!(self, gst::CoreError::Failed, ["{}", e]);
-            gst::FlowError::Error
-        })
-    }
-
     /// Pushes every frame still inside the element, in order.
     fn drain(&self) -> Result<(), gst::FlowError> {
         loop {
@@ -1729,7 +832,7 @@ impl NlclDerain {
                 let Some(state) = guard.as_mut() else {
                     return Ok(());
                 };
-                match self.next_output(state, true)? {
+                match state.next_output(true, self).map_err(|f| self.fail(f))? {
                     Some(b) => b,
                     None => return Ok(()),
                 }
@@ -1742,16 +845,7 @@ impl NlclDerain {
     /// Forgets the frames in flight (flushing seek); their results are discarded on arrival.
     fn discard_pending(&self) {
         if let Some(state) = lock(&self.state).as_mut() {
-            let discarded = state.pending.len();
-            state.in_flight = 0;
-            state.pending.clear();
-            state.generation += 1;
-            if let Some(f) = state.filling.take() {
-                state.pool.push(f.bufs);
-            }
-            if let Some(c) = state.collected.take() {
-                state.pool.push(JobBuffers::from(c.done));
-            }
+            let discarded = state.discard();
             if discarded > 0 {
                 gst::debug!(CAT, imp = self, "flush discarded {discarded} frames");
             }
@@ -1759,74 +853,160 @@ impl NlclDerain {
         lock(&self.timing).earliest = None;
     }
 
-    fn stats_structure(&self) -> gst::Structure {
-        let stats = lock(&self.stats);
-        gst::Structure::builder("nlclderain-stats")
-            .field("frames-processed", stats.processed)
-            .field("frames-bypassed", stats.bypassed)
-            .field("frames-late-dropped", stats.late_dropped)
-            .field("frames-late-passed", stats.late_passed)
-            .field("frames-late-processed", stats.late_processed)
-            .field("frames-invalid-output", stats.invalid_output)
-            .field("frames-auto-bypassed", stats.auto_bypassed)
-            .field("rain-intensity", stats.rain_intensity)
-            .field("auto-bypass-active", stats.auto_bypass_active)
-            .field("inference-mean-ms", stats.inference.mean_ms())
-            .field("inference-p50-ms", stats.inference.percentile_ms(50.0))
-            .field("inference-p99-ms", stats.inference.percentile_ms(99.0))
-            .field("latency-mean-ms", stats.latency.mean_ms())
-            .field("latency-p99-ms", stats.latency.percentile_ms(99.0))
-            .field("provider", stats.provider)
-            .field("conversion", stats.conversion)
-            .build()
+    /// What happens to an incoming frame: `bypass`, auto-bypass and QoS decide, in that order
+    /// (each counted in `stats`).
+    fn decide(
+        &self,
+        state: &mut State,
+        settings: &FrameSettings,
+        buf: &gst::BufferRef,
+    ) -> Decision {
+        if settings.bypass {
+            lock(&self.stats).bypassed += 1;
+            return Decision::Untouched;
+        }
+        let (action, bypass_ended) = state.rain.next_frame(settings);
+        if bypass_ended {
+            lock(&self.stats).auto_bypass_active = false;
+        }
+        if action == FrameAction::PassThrough {
+            lock(&self.stats).auto_bypassed += 1;
+            return Decision::Untouched;
+        }
+        if self.obj().is_qos() && self.is_late(buf) {
+            match settings.late_frames {
+                LateFrames::Drop => {
+                    lock(&self.stats).late_dropped += 1;
+                    self.post_qos_drop(buf);
+                    return Decision::Drop;
+                }
+                LateFrames::PassThrough => {
+                    lock(&self.stats).late_passed += 1;
+                    return Decision::Untouched;
+                }
+                LateFrames::Process => lock(&self.stats).late_processed += 1,
+            }
+        }
+        Decision::Derain {
+            check_only: action == FrameAction::Check,
+        }
+    }
+
+    /// Posts `failure` as an error message (when it has one) and returns its flow error.
+    fn fail(&self, failure: Failure) -> gst::FlowError {
+        match failure {
+            Failure::Flow(e) => return e,
+            Failure::NoCaps => {
+                gst::element_imp_error!(self, gst::CoreError::Negotiation, ["No caps before data"]);
+                return gst::FlowError::NotNegotiated;
+            }
+            Failure::Unreadable {
+                size,
+                width,
+                height,
+                format,
+            } => gst::element_imp_error!(
+                self,
+                gst::StreamError::Format,
+                [
+                    "Buffer of {} bytes does not hold a {}x{} {:?} frame",
+                    size,
+                    width,
+                    height,
+                    format
+                ]
+            ),
+            Failure::Conversion(e) => {
+                gst::element_imp_error!(self, gst::StreamError::Format, ["Frame conversion: {}", e])
+            }
+            Failure::Worker(e) => gst::element_imp_error!(self, gst::CoreError::Failed, ["{}", e]),
+            Failure::Inference(msg) => gst::element_imp_error!(
+                self,
+                gst::StreamError::Failed,
+                ["Inference failed: {}", msg]
+            ),
+            Failure::ResultMismatch => gst::element_imp_error!(
+                self,
+                gst::CoreError::Failed,
+                ["Frame and inference result sizes differ"]
+            ),
+        }
+        gst::FlowError::Error
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// What happens to an incoming frame.
+enum Decision {
+    /// Late: dropped (a QoS message says so).
+    Drop,
+    /// Leaves untouched, in order.
+    Untouched,
+    /// Goes through the model; `check_only`: an auto-bypass check, left untouched.
+    Derain { check_only: bool },
+}
 
-    fn info(colorimetry: gst_video::VideoColorimetry) -> gst_video::VideoInfo {
-        gst::init().unwrap();
-        gst_video::VideoInfo::builder(gst_video::VideoFormat::I420, 32, 16)
-            .colorimetry(&colorimetry)
-            .build()
-            .unwrap()
+/// The element's side of the pipeline: per-frame settings, stats and bus messages.
+impl Host for NlclDerain {
+    fn frame_settings(&self) -> FrameSettings {
+        lock(&self.settings).per_frame()
     }
 
-    #[test]
-    fn yuv_encoding_follows_colorimetry_and_refuses_the_rgb_matrix() {
-        use gst_video::{
-            VideoColorMatrix as M, VideoColorPrimaries as P, VideoColorRange as R,
-            VideoTransferFunction as T,
+    fn left_untouched(&self, arrived: Instant) {
+        lock(&self.stats).latency.record(arrived.elapsed());
+    }
+
+    /// Counts a frame whose model output was not finite; the first one of a run is also
+    /// posted as a warning (the count is in `stats`).
+    fn invalid_output(&self) {
+        let first = {
+            let mut stats = lock(&self.stats);
+            stats.invalid_output += 1;
+            stats.invalid_output == 1
         };
-        let of = |r, m| {
-            yuv_encoding(&info(gst_video::VideoColorimetry::new(
-                r,
-                m,
-                T::Unknown,
-                P::Unknown,
-            )))
-        };
-        assert_eq!(
-            of(R::Range0_255, M::Bt601),
-            Ok(YuvEncoding::new(ColorMatrix::Bt601, ColorRange::Full))
-        );
-        assert_eq!(
-            of(R::Range16_235, M::Bt2020),
-            Ok(YuvEncoding::new(ColorMatrix::Bt2020, ColorRange::Limited))
-        );
-        // Unknown range is limited, unknown matrix GStreamer's default for the height.
-        assert_eq!(
-            of(R::Unknown, M::Unknown),
-            Ok(YuvEncoding::new(ColorMatrix::Bt601, ColorRange::Limited))
-        );
-        // The RGB matrix on a YUV stream (caps parsing replaces it, a VideoInfo built in code
-        // can carry it) is refused by name, never read as another matrix.
-        let error = of(R::Range0_255, M::Rgb).unwrap_err();
-        assert!(
-            error.contains("Rgb") && error.contains("videoconvert"),
-            "{error}"
-        );
+        if first {
+            self.post_warning(
+                "The model returned NaN or infinite values for a frame: it was passed through \
+                 untouched. Later such frames are counted in stats (frames-invalid-output).",
+            );
+        }
+    }
+
+    /// Records the rain intensity measured on a frame: stats, auto-bypass, `nlcl-rain`.
+    fn rain_measured(&self, m: Measured) {
+        if m.switched {
+            gst::info!(
+                CAT,
+                imp = self,
+                "auto-bypass {} (rain intensity {:.2} levels)",
+                if m.bypassing { "on: dry" } else { "off: rain" },
+                m.intensity
+            );
+        }
+        {
+            let mut stats = lock(&self.stats);
+            stats.rain_intensity = m.intensity;
+            stats.auto_bypass_active = m.bypassing;
+        }
+        if let Some(s) = m.message {
+            let _ = self
+                .obj()
+                .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
+        }
+    }
+
+    /// An auto-bypass check leaves untouched: counted as auto-bypassed, its session run timed.
+    fn checked(&self, arrived: Instant) {
+        let mut stats = lock(&self.stats);
+        stats.auto_bypassed += 1;
+        stats.latency.record(arrived.elapsed());
+    }
+
+    fn processed(&self, inference: Option<Duration>, arrived: Instant) {
+        let mut stats = lock(&self.stats);
+        stats.processed += 1;
+        if let Some(d) = inference {
+            stats.inference.record(d);
+        }
+        stats.latency.record(arrived.elapsed());
     }
 }

@@ -3,7 +3,12 @@
 use gst::glib;
 use gst::prelude::*;
 
+mod batching;
+mod frames;
 mod imp;
+mod rain;
+mod settings;
+mod stats;
 
 /// Where `nlclderain` runs the network (property `execution-provider`).
 #[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum, Default)]
