@@ -3,7 +3,7 @@
 #   - GStreamer 1.22 development packages, tools and plugins;
 #   - ONNX Runtime's shared library from the pinned PyPI `onnxruntime` wheel, installed as
 #     /usr/local/lib/libonnxruntime.so so the plugin finds it with no environment variable;
-#   - the named models `standard` and `full` (models/*.onnx) into /usr/local/share/nlcl/models,
+#   - the named models `standard`, `full` and `dehaze` (models/*.onnx) into /usr/local/share/nlcl/models,
 #     where the element's `model` property and `nlcl --model NAME` find them (`lite` is built in);
 #   - libtorch for the trainer (scripts/setup-train.sh), unless --no-train.
 set -euo pipefail
@@ -59,7 +59,7 @@ else
 fi
 
 MODEL_DIR=/usr/local/share/nlcl/models
-for name in standard full; do
+for name in standard full dehaze; do
   src="$ROOT/models/$name.onnx"
   [ -f "$src" ] || continue
   if ! cmp -s "$src" "$MODEL_DIR/$name.onnx" 2>/dev/null; then

@@ -3,9 +3,10 @@
 //! - `lite`: the CPU-live default, compiled into the engine ([`crate::DEFAULT_MODEL`]), so the
 //!   element and the command work with no file at all;
 //! - `standard`: costlier, for CPUs with time to spare or small frames;
-//! - `full`: for GPUs.
+//! - `full`: for GPUs;
+//! - `dehaze`: a `lite`-sized model trained on haze instead of rain.
 //!
-//! Only `lite` is embedded, so three models do not bloat the plugin. The others are ONNX files
+//! Only `lite` is embedded, so the other models do not bloat the plugin. The others are ONNX files
 //! named `NAME.onnx`, looked up in [`search_dirs`]: `$NLCL_MODEL_DIR`, the folder
 //! `scripts/setup.sh` installs them into (`/usr/local/share/nlcl/models`), then the source
 //! tree's `models/` folder.
@@ -31,11 +32,18 @@ pub enum ModelName {
     Standard,
     /// The GPU model.
     Full,
+    /// Haze removal (lite-sized).
+    Dehaze,
 }
 
 impl ModelName {
-    /// Every name, cheapest first.
-    pub const ALL: [ModelName; 3] = [ModelName::Lite, ModelName::Standard, ModelName::Full];
+    /// Every name: the deraining models cheapest first, then dehazing.
+    pub const ALL: [ModelName; 4] = [
+        ModelName::Lite,
+        ModelName::Standard,
+        ModelName::Full,
+        ModelName::Dehaze,
+    ];
 
     /// The name users type (`lite`, `standard`, `full`).
     pub fn as_str(&self) -> &'static str {
@@ -43,6 +51,7 @@ impl ModelName {
             ModelName::Lite => "lite",
             ModelName::Standard => "standard",
             ModelName::Full => "full",
+            ModelName::Dehaze => "dehaze",
         }
     }
 

@@ -97,7 +97,7 @@ impl ObjectImpl for NlclDerain {
                     .nick("Model")
                     .blurb(
                         "Model of the family to run when model-file is empty: lite (built in), \
-                         standard or full (installed by the set-up, or found in NLCL_MODEL_DIR)",
+                         standard, full or dehaze (installed by the set-up, or found in NLCL_MODEL_DIR)",
                     )
                     .mutable_ready()
                     .build(),

@@ -42,6 +42,9 @@ pub enum NlclModel {
     /// For GPUs; installed beside the plugin by the set-up.
     #[enum_value(name = "full: the GPU model", nick = "full")]
     Full = 2,
+    /// Removes haze instead of rain; installed beside the plugin by the set-up.
+    #[enum_value(name = "dehaze: removes haze (lite-sized)", nick = "dehaze")]
+    Dehaze = 3,
 }
 
 impl From<NlclModel> for nlcl::family::ModelName {
@@ -50,6 +53,7 @@ impl From<NlclModel> for nlcl::family::ModelName {
             NlclModel::Lite => nlcl::family::ModelName::Lite,
             NlclModel::Standard => nlcl::family::ModelName::Standard,
             NlclModel::Full => nlcl::family::ModelName::Full,
+            NlclModel::Dehaze => nlcl::family::ModelName::Dehaze,
         }
     }
 }
