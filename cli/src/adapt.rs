@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use nlcl::family::ModelSource;
 
+use crate::video::is_video;
 use crate::{images, trainer};
 
 #[derive(clap::Args, Debug)]
@@ -46,14 +47,6 @@ pub struct AdaptArgs {
     /// CPU threads for training (default: OMP_NUM_THREADS, else libtorch's choice).
     #[arg(long)]
     pub threads: Option<i32>,
-}
-
-const VIDEO_EXTENSIONS: &[&str] = &["mp4", "mkv", "mov", "avi", "ts", "webm", "m4v"];
-
-fn is_video(p: &Path) -> bool {
-    p.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| VIDEO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
 /// Writes up to `max` frames of `video`, `rate` per second, as PNGs into `dir`.
@@ -174,6 +167,7 @@ fn pseudo_clean(model: &str, rainy: &[PathBuf], dir: &Path) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut m = crate::ModelArgs {
         model: Some(model.to_string()),
+        model_file: None,
         provider: "cpu".into(),
         device_id: 0,
         threads: 0,

@@ -1,25 +1,30 @@
-//! `nlcl derain`: images and folders of images in, derained PNGs out, never losing a file.
+//! `nlcl derain`: images, videos and folders of them in; derained PNGs and H.264 MP4s out,
+//! never losing a file.
 //!
-//! Where each result goes is planned before anything runs: a folder's images keep their
+//! Where each result goes is planned before anything runs: a folder's files keep their
 //! path relative to that folder (under the folder's own name when several inputs are given),
-//! the extension becomes `.png`, and two inputs that would land on one output (`a.jpg` and
-//! `a.png`) keep their extension in the name (`a.jpg.png`). An output that is an input, or
-//! two inputs that still collide, stop the run with a message before any file is written;
-//! existing outputs are kept unless `--overwrite`.
+//! the extension becomes `.png` for images and `.mp4` for videos, and two inputs that would
+//! land on one output (`a.jpg` and `a.png`) keep their extension in the name (`a.jpg.png`). A
+//! single video may also be written to a file named by `-o X.mp4`. An output that is an input,
+//! or two inputs that still collide, stop the run with a message before any file is written;
+//! existing outputs are kept unless `--overwrite`. Videos go through GStreamer (see
+//! [`crate::video`]); images through the engine directly.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
+use crate::video::{self, Outcome};
 use crate::{ModelArgs, images};
 
 #[derive(clap::Args)]
 pub struct DerainArgs {
-    /// Image files (PNG, JPEG) or folders of them.
+    /// Image files (PNG, JPEG), video files (anything GStreamer decodes: mp4, mkv, mov, ts,
+    /// ...) or folders of either.
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
-    /// Output folder.
+    /// Output folder; for a single video also an MP4 file name (`-o clean.mp4`).
     #[arg(long, short = 'o')]
     pub out: PathBuf,
     /// Also look in sub-folders of input folders (their structure is kept under the output).
@@ -31,7 +36,8 @@ pub struct DerainArgs {
     /// Exit successfully even when some inputs could not be derained (they are listed).
     #[arg(long)]
     pub keep_going: bool,
-    /// Also write NAME-side-by-side.png (input | derained).
+    /// Also write NAME-side-by-side.png (input | derained); for a video
+    /// NAME-side-by-side.mp4, input and derained next to each other (twice the width).
     #[arg(long)]
     pub side_by_side: bool,
     /// More models (names or files) whose results are added as further columns of the
@@ -45,18 +51,25 @@ pub struct DerainArgs {
     /// Width of the contact sheet's rows in pixels.
     #[arg(long, default_value_t = 1600)]
     pub sheet_width: u32,
+    /// Videos: x264 constant rate factor, 0 (near lossless) to 50 (smallest); 18-23 is the
+    /// usual range, each +6 about halves the size.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(0..=50))]
+    pub crf: u32,
+    /// Videos: x264 speed preset (slower presets give smaller files at the same quality).
+    #[arg(long, default_value = "medium", value_parser = clap::builder::PossibleValuesParser::new(video::PRESETS))]
+    pub preset: String,
     #[command(flatten)]
     pub model: ModelArgs,
 }
 
-/// One input image and where its result goes (relative to the output folder).
+/// One input image or video and where its result goes (relative to the output folder).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Job {
     pub input: PathBuf,
     pub output: PathBuf,
 }
 
-/// The images to derain and their output paths; sub-folders that were not searched.
+/// The images and videos to derain and their output paths; sub-folders that were not searched.
 pub fn plan(inputs: &[PathBuf], recursive: bool) -> Result<(Vec<Job>, Vec<PathBuf>)> {
     let several = inputs.len() > 1;
     let mut jobs = Vec::new();
@@ -80,18 +93,22 @@ pub fn plan(inputs: &[PathBuf], recursive: bool) -> Result<(Vec<Job>, Vec<PathBu
         }
     }
     // Same stem, different extension in one folder: keep the extension in the name.
-    let mut by_png: HashMap<PathBuf, usize> = HashMap::new();
+    let mut by_target: HashMap<PathBuf, usize> = HashMap::new();
     for j in &jobs {
-        *by_png.entry(j.output.with_extension("png")).or_default() += 1;
+        *by_target
+            .entry(j.output.with_extension(output_extension(&j.input)))
+            .or_default() += 1;
     }
     for j in &mut jobs {
-        let png = j.output.with_extension("png");
-        j.output = if by_png[&png] > 1 {
+        let ext = output_extension(&j.input);
+        let target = j.output.with_extension(ext);
+        j.output = if by_target[&target] > 1 {
             let mut name = j.output.as_os_str().to_owned();
-            name.push(".png");
+            name.push(".");
+            name.push(ext);
             PathBuf::from(name)
         } else {
-            png
+            target
         };
     }
     let mut seen: HashMap<&Path, &Path> = HashMap::new();
@@ -107,6 +124,22 @@ pub fn plan(inputs: &[PathBuf], recursive: bool) -> Result<(Vec<Job>, Vec<PathBu
         }
     }
     Ok((jobs, skipped_dirs))
+}
+
+/// Images become PNGs, videos MP4s.
+fn output_extension(input: &Path) -> &'static str {
+    if video::is_video(input) { "mp4" } else { "png" }
+}
+
+/// Where the side-by-side comparison of an output goes.
+fn side_by_side_path(input: &Path, dst: &Path) -> PathBuf {
+    if video::is_video(input) {
+        video::side_by_side_path(dst)
+    } else {
+        let mut name = dst.with_extension("").into_os_string();
+        name.push("-side-by-side.png");
+        PathBuf::from(name)
+    }
 }
 
 fn walk(
@@ -129,7 +162,7 @@ fn walk(
             } else {
                 skipped.push(p);
             }
-        } else if images::is_image(&p) {
+        } else if images::is_image(&p) || video::is_video(&p) {
             jobs.push(Job {
                 input: p,
                 output: rel.join(name),
@@ -139,24 +172,71 @@ fn walk(
     Ok(())
 }
 
-/// Refuses a plan that would write over one of its own inputs.
-fn check_no_input_overwritten(jobs: &[Job], out: &Path) -> Result<()> {
+/// Refuses a plan that would write over one of its own inputs, or write two results (a
+/// side-by-side included) to one file.
+fn check_no_input_overwritten(jobs: &[Job], out: &Path, side_by_side: bool) -> Result<()> {
     let inputs: HashSet<PathBuf> = jobs
         .iter()
         .filter_map(|j| j.input.canonicalize().ok())
         .collect();
+    let mut written: HashMap<PathBuf, &Path> = HashMap::new();
     for j in jobs {
         let dst = out.join(&j.output);
-        if let Ok(c) = dst.canonicalize()
-            && inputs.contains(&c)
-        {
-            bail!(
-                "writing {} would overwrite an input image; choose another output folder",
-                dst.display()
-            );
+        let side = side_by_side.then(|| side_by_side_path(&j.input, &dst));
+        for path in std::iter::once(dst).chain(side) {
+            if let Ok(c) = path.canonicalize()
+                && inputs.contains(&c)
+            {
+                bail!(
+                    "writing {} would overwrite an input; choose another output folder",
+                    path.display()
+                );
+            }
+            if let Some(other) = written.insert(path.clone(), &j.input) {
+                bail!(
+                    "the results of {} and {} would both be written as {}: derain them into \
+                     separate folders",
+                    other.display(),
+                    j.input.display(),
+                    path.display()
+                );
+            }
         }
     }
     Ok(())
+}
+
+/// The output folder and the plan; with a single video and `-o NAME.mp4`, the plan writes
+/// that file.
+fn plan_run(args: &DerainArgs) -> Result<(PathBuf, Vec<Job>, Vec<PathBuf>)> {
+    let (mut jobs, skipped) = plan(&args.inputs, args.recursive)?;
+    let out = &args.out;
+    let single_video =
+        args.inputs.len() == 1 && args.inputs[0].is_file() && video::is_video(&args.inputs[0]);
+    if out.is_dir() || out.extension().is_none() {
+        return Ok((out.clone(), jobs, skipped));
+    }
+    if video::is_mp4_name(out) {
+        if !single_video {
+            bail!(
+                "-o {} names one MP4 file, but the inputs are not a single video: give an \
+                 output folder",
+                out.display()
+            );
+        }
+        let name = out.file_name().context("output without a file name")?;
+        jobs[0].output = PathBuf::from(name);
+        // The output's own folder (empty for the current one, so messages show `-o` as given).
+        let dir = out.parent().unwrap_or(Path::new(""));
+        return Ok((dir.to_path_buf(), jobs, skipped));
+    }
+    if single_video && video::is_video(out) {
+        bail!(
+            "-o {}: videos are written as MP4 (H.264); name the output .mp4",
+            out.display()
+        );
+    }
+    Ok((out.clone(), jobs, skipped))
 }
 
 /// An image with its alpha channel kept aside (RGBA inputs keep their transparency).
@@ -189,8 +269,15 @@ fn save(path: &Path, rgb: &image::RgbImage, alpha: Option<&[u8]>) -> Result<()> 
     result.with_context(|| format!("writing {}", path.display()))
 }
 
+/// Inputs that failed, and outputs kept because they existed.
+#[derive(Default)]
+struct Tally {
+    failed: Vec<PathBuf>,
+    kept: usize,
+}
+
 pub fn run(args: &DerainArgs) -> Result<()> {
-    let (jobs, skipped_dirs) = plan(&args.inputs, args.recursive)?;
+    let (out, jobs, skipped_dirs) = plan_run(args)?;
     if !skipped_dirs.is_empty() {
         eprintln!(
             "{} sub-folder(s) not searched (give --recursive to include them), e.g. {}",
@@ -199,11 +286,121 @@ pub fn run(args: &DerainArgs) -> Result<()> {
         );
     }
     if jobs.is_empty() {
-        bail!("no PNG or JPEG images found in {:?}", args.inputs);
+        bail!(
+            "no PNG or JPEG images or video files found in {:?}",
+            args.inputs
+        );
     }
-    let out = &args.out;
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    check_no_input_overwritten(&jobs, out)?;
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    check_no_input_overwritten(&jobs, &out, args.side_by_side)?;
+    let (videos, stills): (Vec<Job>, Vec<Job>) = jobs
+        .iter()
+        .cloned()
+        .partition(|j| video::is_video(&j.input));
+    let mut tally = Tally::default();
+    if !stills.is_empty() {
+        derain_images(args, &stills, &out, &mut tally)?;
+    }
+    let interrupted = if videos.is_empty() {
+        false
+    } else {
+        derain_videos(args, &videos, &out, &mut tally)?
+    };
+    if tally.kept > 0 {
+        println!(
+            "{} existing output(s) kept (give --overwrite to replace them)",
+            tally.kept
+        );
+    }
+    if !tally.failed.is_empty() {
+        println!("{} input(s) failed:", tally.failed.len());
+        for f in &tally.failed {
+            println!("  {}", f.display());
+        }
+    }
+    if interrupted {
+        // The shell's convention for a run ended by Ctrl-C (128 + SIGINT).
+        std::process::exit(130);
+    }
+    if !tally.failed.is_empty() && !args.keep_going {
+        bail!(
+            "{} of {} inputs failed (give --keep-going to accept that)",
+            tally.failed.len(),
+            jobs.len()
+        );
+    }
+    Ok(())
+}
+
+/// Derains the video jobs one after the other. Returns whether Ctrl-C ended the run.
+fn derain_videos(args: &DerainArgs, jobs: &[Job], out: &Path, tally: &mut Tally) -> Result<bool> {
+    if !args.compare.is_empty() || args.sheet.is_some() {
+        eprintln!("note: --compare and --sheet apply to images only, not to videos");
+    }
+    let (threads, lowered) = nlcl::runtime::bound_threads(args.model.threads);
+    if let Some(msg) = lowered {
+        eprintln!("warning: {msg} (--threads)");
+    }
+    let source = args.model.source();
+    // A model that is missing or unreadable fails here, before any file is written.
+    let (_, origin) = source.bytes()?;
+    let settings = video::Settings {
+        model: source,
+        provider: nlcl::runtime::Provider::from_name(&args.model.provider)?,
+        device_id: args.model.device_id,
+        threads: u32::try_from(threads).context("--threads")?,
+        crf: args.crf,
+        preset: args.preset.clone(),
+    };
+    let ctrl_c = video::CtrlC::install()?;
+    for job in jobs {
+        if ctrl_c.count() > 0 {
+            return Ok(true);
+        }
+        let dst = out.join(&job.output);
+        if dst.exists() && !args.overwrite {
+            tally.kept += 1;
+            continue;
+        }
+        let side = args.side_by_side.then(|| video::side_by_side_path(&dst));
+        match video::derain_video(&job.input, &dst, side.as_deref(), &settings, &ctrl_c) {
+            Ok(Outcome::Done(r)) => {
+                println!(
+                    "derained {}: {} frames in {:.1} s ({:.1} fps) with {origin} on {}; wrote {}{}",
+                    job.input.display(),
+                    r.frames,
+                    r.seconds,
+                    r.frames as f64 / r.seconds.max(1e-9),
+                    r.provider,
+                    dst.display(),
+                    side.as_ref()
+                        .map(|s| format!(" and {}", s.display()))
+                        .unwrap_or_default(),
+                );
+                for note in &r.notes {
+                    println!("  {note}");
+                }
+            }
+            Ok(Outcome::Interrupted(r)) => {
+                eprintln!(
+                    "interrupted: wrote a playable partial file {} ({} frames)",
+                    dst.display(),
+                    r.frames
+                );
+                return Ok(true);
+            }
+            Ok(Outcome::Aborted) => return Ok(true),
+            Err(e) => {
+                // The error names the input (`derain NAME: ...`).
+                eprintln!("failed: {e:#}");
+                tally.failed.push(job.input.clone());
+            }
+        }
+    }
+    Ok(false)
+}
+
+fn derain_images(args: &DerainArgs, jobs: &[Job], out: &Path, tally: &mut Tally) -> Result<()> {
     let mut model = args.model.open()?;
     let mut others = args
         .compare
@@ -211,6 +408,7 @@ pub fn run(args: &DerainArgs) -> Result<()> {
         .map(|m| {
             ModelArgs {
                 model: Some(m.clone()),
+                model_file: None,
                 ..args.model.clone()
             }
             .open()
@@ -219,8 +417,8 @@ pub fn run(args: &DerainArgs) -> Result<()> {
     let bar = images::progress(jobs.len() as u64, "derain");
     let mut rows = Vec::new();
     let started = std::time::Instant::now();
-    let (mut failed, mut kept, mut pixels) = (Vec::new(), 0usize, 0usize);
-    for job in &jobs {
+    let (mut failed, mut kept, mut pixels) = (0usize, 0usize, 0usize);
+    for job in jobs {
         bar.set_message(job.output.display().to_string());
         let dst = out.join(&job.output);
         if dst.exists() && !args.overwrite {
@@ -246,10 +444,7 @@ pub fn run(args: &DerainArgs) -> Result<()> {
                 }
                 let row = images::side_by_side(&columns.iter().collect::<Vec<_>>());
                 if args.side_by_side {
-                    let stem = dst.with_extension("");
-                    let mut name = stem.into_os_string();
-                    name.push("-side-by-side.png");
-                    let path = PathBuf::from(name);
+                    let path = side_by_side_path(&job.input, &dst);
                     row.save(&path)
                         .with_context(|| format!("writing {}", path.display()))?;
                 }
@@ -270,7 +465,8 @@ pub fn run(args: &DerainArgs) -> Result<()> {
         })();
         if let Err(e) = result {
             bar.suspend(|| eprintln!("failed {}: {e:#}", job.input.display()));
-            failed.push(job.input.clone());
+            tally.failed.push(job.input.clone());
+            failed += 1;
         }
         bar.inc(1);
     }
@@ -278,7 +474,8 @@ pub fn run(args: &DerainArgs) -> Result<()> {
     if let Some(path) = &args.sheet {
         images::write_rows(&rows, path)?;
     }
-    let done = jobs.len() - failed.len() - kept;
+    tally.kept += kept;
+    let done = jobs.len() - failed - kept;
     println!(
         "derained {done} of {} images ({:.1} Mpixel) in {:.1} s with {} on {}; results in {}",
         jobs.len(),
@@ -288,22 +485,6 @@ pub fn run(args: &DerainArgs) -> Result<()> {
         model.info().provider,
         out.display(),
     );
-    if kept > 0 {
-        println!("{kept} existing output(s) kept (give --overwrite to replace them)");
-    }
-    if !failed.is_empty() {
-        println!("{} input(s) failed:", failed.len());
-        for f in &failed {
-            println!("  {}", f.display());
-        }
-        if !args.keep_going {
-            bail!(
-                "{} of {} inputs failed (give --keep-going to accept that)",
-                failed.len(),
-                jobs.len()
-            );
-        }
-    }
     Ok(())
 }
 
@@ -345,6 +526,66 @@ mod tests {
     }
 
     #[test]
+    fn videos_become_mp4s_next_to_images() {
+        let d = tempfile::tempdir().unwrap();
+        let a = d.path().join("a");
+        for f in ["clip.mp4", "clip.MKV", "clip.png", "drive.mov", "notes.txt"] {
+            touch(&a.join(f));
+        }
+        let (jobs, _) = plan(std::slice::from_ref(&a), false).unwrap();
+        let mut outs: Vec<_> = jobs.iter().map(|j| j.output.clone()).collect();
+        outs.sort();
+        assert_eq!(
+            outs,
+            ["clip.MKV.mp4", "clip.mp4.mp4", "clip.png", "drive.mp4"].map(PathBuf::from)
+        );
+    }
+
+    fn try_args(argv: &[&str]) -> Result<DerainArgs, clap::Error> {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: DerainArgs,
+        }
+        Cli::try_parse_from(std::iter::once("derain").chain(argv.iter().copied())).map(|c| c.args)
+    }
+
+    fn args(argv: &[&str]) -> DerainArgs {
+        try_args(argv).unwrap()
+    }
+
+    #[test]
+    fn a_single_video_may_name_its_output_file() {
+        let d = tempfile::tempdir().unwrap();
+        let clip = d.path().join("in/clip.mov");
+        touch(&clip);
+        let photo = d.path().join("in/photo.png");
+        touch(&photo);
+        let clip_s = clip.to_str().unwrap();
+        let out = d.path().join("res/clean.mp4");
+        let (dir, jobs, _) = plan_run(&args(&[clip_s, "-o", out.to_str().unwrap()])).unwrap();
+        assert_eq!(dir.join(&jobs[0].output), out);
+        // A folder otherwise, also for one video.
+        let folder = d.path().join("res");
+        let (dir, jobs, _) = plan_run(&args(&[clip_s, "-o", folder.to_str().unwrap()])).unwrap();
+        assert_eq!(dir.join(&jobs[0].output), folder.join("clip.mp4"));
+        // An MP4 name for several inputs, or another container, is refused.
+        let e = plan_run(&args(&[clip_s, photo.to_str().unwrap(), "-o", "x.mp4"]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a single video"), "{e}");
+        let e = plan_run(&args(&[clip_s, "-o", "x.mkv"]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("name the output .mp4"), "{e}");
+        // --crf and --preset are bounded by what x264enc takes.
+        assert_eq!(args(&[clip_s, "-o", "x", "--crf", "50"]).crf, 50);
+        assert!(try_args(&[clip_s, "-o", "x", "--crf", "51"]).is_err());
+        assert!(try_args(&[clip_s, "-o", "x", "--preset", "fastest"]).is_err());
+    }
+
+    #[test]
     fn colliding_files_and_overwritten_inputs_are_refused() {
         let d = tempfile::tempdir().unwrap();
         let (x, y) = (d.path().join("x/frame.jpg"), d.path().join("y/frame.jpg"));
@@ -362,10 +603,10 @@ mod tests {
         touch(&png);
         let z = d.path().join("z");
         let (jobs, _) = plan(std::slice::from_ref(&z), false).unwrap();
-        let e = check_no_input_overwritten(&jobs, &z)
+        let e = check_no_input_overwritten(&jobs, &z, false)
             .unwrap_err()
             .to_string();
         assert!(e.contains("overwrite an input"), "{e}");
-        assert!(check_no_input_overwritten(&jobs, &d.path().join("out")).is_ok());
+        assert!(check_no_input_overwritten(&jobs, &d.path().join("out"), true).is_ok());
     }
 }

@@ -15,6 +15,7 @@ mod eval;
 mod images;
 mod info;
 mod trainer;
+mod video;
 
 use nlcl::family::ModelSource;
 use nlcl::runtime::{Model, Provider, SessionOptions};
@@ -37,6 +38,9 @@ pub struct ModelArgs {
     /// models/MODELS.md), or an ONNX file.
     #[arg(long, short = 'm', value_name = "NAME|FILE")]
     pub model: Option<String>,
+    /// An ONNX model file (as `--model FILE`, also for a file named like a model of the family).
+    #[arg(long, value_name = "FILE", conflicts_with = "model")]
+    pub model_file: Option<PathBuf>,
     /// Execution provider: cpu, cuda or tensorrt.
     #[arg(long, default_value = "cpu")]
     pub provider: String,
@@ -49,6 +53,15 @@ pub struct ModelArgs {
 }
 
 impl ModelArgs {
+    /// The model asked for: `--model-file`, else `--model`, else the built-in `lite`.
+    pub fn source(&self) -> ModelSource {
+        match (&self.model_file, &self.model) {
+            (Some(file), _) => ModelSource::File(file.clone()),
+            (None, Some(m)) => ModelSource::parse(m),
+            (None, None) => ModelSource::default(),
+        }
+    }
+
     pub fn open(&self) -> Result<Model> {
         let (threads, lowered) = nlcl::runtime::bound_threads(self.threads);
         if let Some(msg) = lowered {
@@ -60,12 +73,7 @@ impl ModelArgs {
             threads,
             ..SessionOptions::default()
         };
-        let source = self
-            .model
-            .as_deref()
-            .map(ModelSource::parse)
-            .unwrap_or_default();
-        let model = Model::open_source(&source, &options)?;
+        let model = Model::open_source(&self.source(), &options)?;
         if let Some(reason) = &model.info().fallback {
             eprintln!("warning: {reason}");
         }
@@ -75,7 +83,7 @@ impl ModelArgs {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Derain image files or folders of images; writes the results (and side-by-side sheets).
+    /// Derain images and videos (files or folders); writes PNGs, H.264 MP4s, side-by-sides.
     Derain(derain::DerainArgs),
     /// Y-PSNR / SSIM of a model on paired images, and do-no-harm on clean images.
     Eval(eval::EvalArgs),
