@@ -111,6 +111,10 @@ enum Command {
         /// realistic at even odds).
         #[arg(long, default_value = "realistic")]
         style: String,
+        /// Render haze instead of rain (atmospheric scattering over a depth proxy, see
+        /// `nlcl::haze`; --style is then unused): dehazing validation sets and samples.
+        #[arg(long)]
+        haze: bool,
         /// Write a paired set for `nlcl eval --pairs`: OUT/input/NAME.png (rainy) and
         /// OUT/target/NAME.png (the original).
         #[arg(long)]
@@ -150,9 +154,10 @@ fn main() -> Result<()> {
             out,
             seed,
             style,
+            haze,
             pairs,
             sheet,
-        } => render_rain(&inputs, &out, seed, &style, pairs, sheet.as_deref()),
+        } => render_rain(&inputs, &out, seed, &style, haze, pairs, sheet.as_deref()),
         Command::Train { args } => trainer::run(std::iter::once("train".into()).chain(args)),
         Command::Export { args } => trainer::run(std::iter::once("export".into()).chain(args)),
         Command::Adapt(args) => adapt::run(&args),
@@ -164,6 +169,7 @@ fn render_rain(
     out: &Path,
     seed: u64,
     style: &str,
+    haze: bool,
     pairs: bool,
     sheet: Option<&Path>,
 ) -> Result<()> {
@@ -199,7 +205,17 @@ fn render_rain(
                 planes[c * n + i] = p.0[c] as f32 / 255.0;
             }
         }
-        render_rain(&mut planes, w, h, &style, &mut rng);
+        if haze {
+            nlcl::haze::render_haze(
+                &mut planes,
+                w,
+                h,
+                &nlcl::haze::HazeStyle::default(),
+                &mut rng,
+            );
+        } else {
+            render_rain(&mut planes, w, h, &style, &mut rng);
+        }
         let rainy = image::RgbImage::from_fn(w as u32, h as u32, |x, y| {
             let i = y as usize * w + x as usize;
             image::Rgb(std::array::from_fn(|c| {
@@ -243,7 +259,8 @@ fn render_rain(
         images::write_rows(&rows, path)?;
     }
     println!(
-        "rendered rain on {} images into {}",
+        "rendered {} on {} images into {}",
+        if haze { "haze" } else { "rain" },
         files.len(),
         out.display()
     );

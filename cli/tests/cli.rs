@@ -377,6 +377,44 @@ fn write_images(dir: &Path, sizes: &[(u32, u32)]) -> Vec<(PathBuf, image::RgbIma
         .collect()
 }
 
+#[test]
+fn render_rain_with_haze_writes_hazy_pairs() {
+    let dir = tempfile::tempdir().unwrap();
+    gradient(48, 32, 3).save(dir.path().join("a.png")).unwrap();
+    let out = dir.path().join("haze");
+    let text = run_ok(
+        nlcl()
+            .args(["render-rain", "--haze", "--pairs", "--seed", "9", "-o"])
+            .arg(&out)
+            .arg(dir.path().join("a.png")),
+    );
+    assert!(text.contains("rendered haze on 1 images"), "{text}");
+    let (hazy, clean) = (
+        open_rgb(&out.join("input/a.png")),
+        open_rgb(&out.join("target/a.png")),
+    );
+    assert_eq!(clean, open_rgb(&dir.path().join("a.png")));
+    // Haze pulls every pixel towards a bright airlight: the mean rises, the contrast falls.
+    let mean = |i: &image::RgbImage| {
+        i.as_raw().iter().map(|&v| f64::from(v)).sum::<f64>() / i.as_raw().len() as f64
+    };
+    let spread = |i: &image::RgbImage| {
+        let m = mean(i);
+        i.as_raw()
+            .iter()
+            .map(|&v| (f64::from(v) - m).abs())
+            .sum::<f64>()
+            / i.as_raw().len() as f64
+    };
+    assert!(
+        mean(&hazy) > mean(&clean),
+        "{} {}",
+        mean(&hazy),
+        mean(&clean)
+    );
+    assert!(spread(&hazy) < spread(&clean));
+}
+
 fn open_rgb(path: &Path) -> image::RgbImage {
     image::open(path)
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
