@@ -10,7 +10,9 @@
 //! - [`metrics`]: Y-channel PSNR and SSIM as the deraining literature computes them.
 //! - `cuda` (feature `cuda`): the GPU frame path: NVRTC conversion kernels, pinned staging and
 //!   ONNX Runtime I/O binding on device memory.
-//! - [`worker`]: inference threads (one session each) that run jobs in order (the element's pipeline).
+//! - [`worker`]: inference threads (one session each) that run jobs in order (the element's
+//!   pipeline); a job's [`worker::Payload`] is tensors converted on the CPU or, on the GPU frame
+//!   path, whole frames, and [`worker::InferenceWorker::open`] chooses between the two.
 //! - [`render`]: a photographic rain renderer, for synthetic rainy data and samples;
 //!   [`haze`]: a haze renderer (atmospheric scattering over a depth proxy) for dehazing.
 //! - [`rain_meter`]: how much rain a model removed from a frame, and automatic bypass on dry

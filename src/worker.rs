@@ -9,8 +9,11 @@
 //! frame.
 //!
 //! A lane runs either an ONNX Runtime session on tensors the caller converted, or (feature
-//! `cuda`) a `cuda::GpuSession` on whole frames, which converts them on the GPU;
-//! [`InferenceWorker::runs_frames`] tells which kind of job to send.
+//! `cuda`) a `cuda::GpuSession` on whole frames, which converts them on the GPU. A job's
+//! [`Payload`] is the one or the other; [`InferenceWorker::payload_kind`] tells which a worker
+//! takes. [`InferenceWorker::open`] chooses: the GPU frame path when the options ask for the
+//! CUDA provider and this build has it, else tensor sessions, and says why the GPU frame path
+//! is not used, so callers need no `cuda` feature of their own.
 
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -18,7 +21,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 
 use crate::convert::{PixelFormat, YuvEncoding};
-use crate::runtime::{Model, ModelInfo};
+use crate::runtime::{Model, ModelInfo, Provider, RuntimeError, SessionOptions};
 
 /// The frames of a job for a GPU frame session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,33 +33,70 @@ pub struct FrameSpec {
     pub encoding: YuvEncoding,
 }
 
+impl FrameSpec {
+    /// Bytes of one such frame tightly packed ([`crate::convert::tight_frame_len`]); `None` on
+    /// overflow.
+    pub fn frame_len(&self) -> Option<usize> {
+        crate::convert::tight_frame_len(self.format, self.width, self.height)
+    }
+}
+
+/// What a job carries to a session and back: its buffers come back in [`Done::payload`], for
+/// the caller to recycle.
+#[derive(Debug)]
+pub enum Payload {
+    /// For a tensor session: `input` holds `n x 3 x h x w` floats (converted by the caller);
+    /// the results come back in `output`, resized as needed.
+    Tensors {
+        input: Vec<f32>,
+        output: Vec<f32>,
+        n: usize,
+        h: usize,
+        w: usize,
+    },
+    /// For a GPU frame session: `n` frames described by `spec`, tightly packed in `frames_in`
+    /// ([`FrameSpec::frame_len`] bytes each); the finished frames come back likewise in
+    /// `frames_out`.
+    Frames {
+        spec: FrameSpec,
+        n: usize,
+        frames_in: Vec<u8>,
+        frames_out: Vec<u8>,
+    },
+}
+
+/// Which [`Payload`] a worker's sessions take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayloadKind {
+    /// [`Payload::Tensors`]: the caller converts frames (on the CPU).
+    Tensors,
+    /// [`Payload::Frames`]: the GPU frame path converts them.
+    Frames,
+}
+
+impl Payload {
+    /// Which kind of payload this is.
+    pub fn kind(&self) -> PayloadKind {
+        match self {
+            Payload::Tensors { .. } => PayloadKind::Tensors,
+            Payload::Frames { .. } => PayloadKind::Frames,
+        }
+    }
+}
+
 /// One inference request.
-///
-/// For a tensor session `input` holds `n x 3 x h x w` floats and `output` is resized as needed.
-/// For a GPU frame session `frames` describes `n` tightly packed frames in `frames_in`
-/// ([`crate::convert::tight_frame_len`] bytes each); results come back in `frames_out`.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Job {
     /// Caller's tag, returned unchanged (sequence number, flush generation, ...).
     pub tag: u64,
-    pub input: Vec<f32>,
-    pub output: Vec<f32>,
-    pub n: usize,
-    pub h: usize,
-    pub w: usize,
-    pub frames: Option<FrameSpec>,
-    pub frames_in: Vec<u8>,
-    pub frames_out: Vec<u8>,
+    pub payload: Payload,
 }
 
-/// A finished job: the buffers back, and either the time inference took or the error.
+/// A finished job: the payload back, and either the time inference took or the error.
 #[derive(Debug)]
 pub struct Done {
     pub tag: u64,
-    pub input: Vec<f32>,
-    pub output: Vec<f32>,
-    pub frames_in: Vec<u8>,
-    pub frames_out: Vec<u8>,
+    pub payload: Payload,
     pub result: Result<Duration, String>,
     /// Frames of the job (indices) whose model output held NaN or infinity. Only the GPU frame
     /// path reports them (its output frame is then the input frame); on the tensor path the
@@ -80,48 +120,70 @@ impl LaneSession {
         }
     }
 
-    /// Runs `job`; returns the frames whose output was not finite (GPU frame path only).
-    fn run(&mut self, job: &mut Job) -> Result<Vec<usize>, String> {
+    fn kind(&self) -> PayloadKind {
         match self {
-            LaneSession::Tensors(model) => {
-                if job.frames.is_some() {
-                    return Err("a tensor session was sent frames".into());
-                }
-                let len = job.n * 3 * job.h * job.w;
-                if job.output.len() < len {
-                    job.output.resize(len, 0.0);
+            LaneSession::Tensors(_) => PayloadKind::Tensors,
+            #[cfg(feature = "cuda")]
+            LaneSession::Frames(_) => PayloadKind::Frames,
+        }
+    }
+
+    /// Runs a job's payload; returns the frames whose output was not finite (GPU frame path
+    /// only).
+    fn run(&mut self, payload: &mut Payload) -> Result<Vec<usize>, String> {
+        match (self, payload) {
+            (
+                LaneSession::Tensors(model),
+                Payload::Tensors {
+                    input,
+                    output,
+                    n,
+                    h,
+                    w,
+                },
+            ) => {
+                let len = *n * 3 * *h * *w;
+                if output.len() < len {
+                    output.resize(len, 0.0);
                 }
                 model
-                    .run(&job.input, job.n, job.h, job.w, &mut job.output, None)
+                    .run(input, *n, *h, *w, output, None)
                     .map(|()| Vec::new())
                     .map_err(|e| e.to_string())
             }
+            (LaneSession::Tensors(_), Payload::Frames { .. }) => {
+                Err("a tensor session was sent frames".into())
+            }
             #[cfg(feature = "cuda")]
-            LaneSession::Frames(gpu) => {
-                use crate::convert::{tight_frame, tight_frame_len, tight_frame_mut};
-                let spec = job
-                    .frames
-                    .ok_or("a GPU frame session was sent tensors, not frames")?;
+            (
+                LaneSession::Frames(gpu),
+                Payload::Frames {
+                    spec,
+                    n,
+                    frames_in,
+                    frames_out,
+                },
+            ) => {
+                use crate::convert::{tight_frame, tight_frame_mut};
                 let (f, w, h) = (spec.format, spec.width, spec.height);
-                let size = tight_frame_len(f, w, h)
+                let size = spec
+                    .frame_len()
                     .filter(|&s| s > 0)
                     .ok_or("frame size overflows")?;
-                let bytes = size.checked_mul(job.n).ok_or("batch size overflows")?;
-                if job.frames_in.len() < bytes {
+                let bytes = size.checked_mul(*n).ok_or("batch size overflows")?;
+                if frames_in.len() < bytes {
                     return Err(format!(
-                        "{} bytes hold fewer than {} {f} {w}x{h} frames",
-                        job.frames_in.len(),
-                        job.n
+                        "{} bytes hold fewer than {n} {f} {w}x{h} frames",
+                        frames_in.len(),
                     ));
                 }
-                job.frames_out.resize(bytes, 0);
-                let inputs = job.frames_in[..bytes]
+                frames_out.resize(bytes, 0);
+                let inputs = frames_in[..bytes]
                     .chunks_exact(size)
                     .map(|c| tight_frame(f, w, h, c))
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(|e| e.to_string())?;
-                let mut outputs = job
-                    .frames_out
+                let mut outputs = frames_out
                     .chunks_exact_mut(size)
                     .map(|c| tight_frame_mut(f, w, h, c))
                     .collect::<Result<Vec<_>, _>>()
@@ -130,8 +192,23 @@ impl LaneSession {
                     .map(|times| times.invalid)
                     .map_err(|e| e.to_string())
             }
+            #[cfg(feature = "cuda")]
+            (LaneSession::Frames(_), Payload::Tensors { .. }) => {
+                Err("a GPU frame session was sent tensors, not frames".into())
+            }
         }
     }
+}
+
+/// Why [`InferenceWorker::open`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// A session could not be opened (the model, ONNX Runtime or a strict provider).
+    #[error(transparent)]
+    Model(#[from] RuntimeError),
+    /// An inference thread could not be started.
+    #[error("could not start the inference threads: {0}")]
+    Spawn(#[from] std::io::Error),
 }
 
 /// The worker thread stopped (its model panicked, or it was shut down).
@@ -153,7 +230,7 @@ pub struct InferenceWorker {
     next_submit: usize,
     next_recv: usize,
     info: ModelInfo,
-    runs_frames: bool,
+    kind: PayloadKind,
 }
 
 impl std::fmt::Debug for InferenceWorker {
@@ -168,16 +245,13 @@ impl std::fmt::Debug for InferenceWorker {
 fn run_lane(mut session: LaneSession, jobs: Receiver<Job>, done: Sender<Done>) {
     for mut job in jobs {
         let started = Instant::now();
-        let (result, invalid_frames) = match session.run(&mut job) {
+        let (result, invalid_frames) = match session.run(&mut job.payload) {
             Ok(invalid) => (Ok(started.elapsed()), invalid),
             Err(e) => (Err(e), Vec::new()),
         };
         let finished = Done {
             tag: job.tag,
-            input: job.input,
-            output: job.output,
-            frames_in: job.frames_in,
-            frames_out: job.frames_out,
+            payload: job.payload,
             result,
             invalid_frames,
         };
@@ -188,6 +262,64 @@ fn run_lane(mut session: LaneSession, jobs: Receiver<Job>, done: Sender<Done>) {
 }
 
 impl InferenceWorker {
+    /// Opens `sessions` (at least one) sessions of the model in `bytes` (`origin` names it in
+    /// errors) and starts their threads (named after `name`, as [`InferenceWorker::spawn_pool`]).
+    ///
+    /// With `options.provider` CUDA, the GPU frame path is tried first (feature `cuda`:
+    /// [`Payload::Frames`], converted on the GPU); where it cannot start, tensor sessions run
+    /// instead (ONNX Runtime's own provider choice and fallback, see
+    /// [`ModelInfo::fallback`]), and the second value says why the GPU frame path is not
+    /// used. It is `None` when that path runs or was not asked for.
+    pub fn open(
+        bytes: &[u8],
+        origin: &str,
+        options: &SessionOptions,
+        sessions: usize,
+        name: &str,
+    ) -> Result<(Self, Option<String>), OpenError> {
+        let sessions = sessions.max(1);
+        let frame_path_unavailable = if options.provider == Provider::Cuda {
+            match Self::open_frame_path(bytes, origin, options, sessions, name) {
+                Ok(worker) => return Ok((worker, None)),
+                Err(reason) => Some(reason),
+            }
+        } else {
+            None
+        };
+        let models = (0..sessions)
+            .map(|_| Model::from_bytes(bytes, origin, options))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((Self::spawn_pool(models, name)?, frame_path_unavailable))
+    }
+
+    /// The GPU frame path's worker, or why it cannot start.
+    #[cfg(feature = "cuda")]
+    fn open_frame_path(
+        bytes: &[u8],
+        origin: &str,
+        options: &SessionOptions,
+        sessions: usize,
+        name: &str,
+    ) -> Result<Self, String> {
+        let gpu = (0..sessions)
+            .map(|_| crate::cuda::GpuSession::open(Some(bytes), origin, options))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e.to_string())?;
+        Self::spawn_gpu_pool(gpu, name).map_err(|e| e.to_string())
+    }
+
+    /// The GPU frame path's worker: not in a build without the `cuda` feature.
+    #[cfg(not(feature = "cuda"))]
+    fn open_frame_path(
+        _bytes: &[u8],
+        _origin: &str,
+        _options: &SessionOptions,
+        _sessions: usize,
+        _name: &str,
+    ) -> Result<Self, String> {
+        Err("this build of nlcl has no `cuda` feature".to_string())
+    }
+
     /// Moves `model` onto a new thread named `name`.
     pub fn spawn(model: Model, name: &str) -> std::io::Result<Self> {
         Self::spawn_pool(vec![model], name)
@@ -200,7 +332,7 @@ impl InferenceWorker {
     }
 
     /// Like [`InferenceWorker::spawn_pool`] for GPU frame sessions: jobs carry frames
-    /// ([`Job::frames`]), converted on the GPU.
+    /// ([`Payload::Frames`]), converted on the GPU.
     #[cfg(feature = "cuda")]
     pub fn spawn_gpu_pool(
         sessions: Vec<crate::cuda::GpuSession>,
@@ -216,17 +348,13 @@ impl InferenceWorker {
     }
 
     fn spawn_lanes(models: Vec<LaneSession>, name: &str) -> std::io::Result<Self> {
-        let runs_frames = models.iter().any(|m| !matches!(m, LaneSession::Tensors(_)));
-        let info = models
-            .first()
-            .ok_or_else(|| {
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    "an inference pool needs at least one model",
-                )
-            })?
-            .info()
-            .clone();
+        let first = models.first().ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "an inference pool needs at least one model",
+            )
+        })?;
+        let (info, kind) = (first.info().clone(), first.kind());
         let single = models.len() == 1;
         let mut lanes = Vec::with_capacity(models.len());
         for (i, model) in models.into_iter().enumerate() {
@@ -251,13 +379,14 @@ impl InferenceWorker {
             next_submit: 0,
             next_recv: 0,
             info,
-            runs_frames,
+            kind,
         })
     }
 
-    /// Whether jobs must carry frames ([`Job::frames`]) rather than tensors.
-    pub fn runs_frames(&self) -> bool {
-        self.runs_frames
+    /// Which payload jobs must carry: every session of a worker takes the same kind (a job of
+    /// the other kind fails).
+    pub fn payload_kind(&self) -> PayloadKind {
+        self.kind
     }
 
     /// The model's description (of the first session).

@@ -173,7 +173,7 @@ fn batch_of_two_runs_each_image_independently() {
 
 #[test]
 fn a_pool_of_sessions_returns_results_in_submission_order() {
-    use nlcl::worker::{InferenceWorker, Job};
+    use nlcl::worker::{InferenceWorker, Job, Payload};
     let (spec, weights, bytes) = tiny_residual_model(9);
     let opts = SessionOptions {
         threads: 1,
@@ -203,12 +203,13 @@ fn a_pool_of_sessions_returns_results_in_submission_order() {
         inputs.push(data.clone());
         let job = Job {
             tag: tag as u64,
-            input: data,
-            output: Vec::new(),
-            n,
-            h,
-            w,
-            ..Job::default()
+            payload: Payload::Tensors {
+                input: data,
+                output: Vec::new(),
+                n,
+                h,
+                w,
+            },
         };
         pool.submit(job).unwrap();
     }
@@ -216,7 +217,10 @@ fn a_pool_of_sessions_returns_results_in_submission_order() {
         let done = pool.recv().unwrap();
         assert_eq!(done.tag, tag as u64, "results out of order");
         assert!(done.result.is_ok(), "{:?}", done.result);
-        assert_eq!(done.input, inputs[tag], "input buffer came back changed");
+        let Payload::Tensors { input, output, .. } = done.payload else {
+            panic!("job {tag}: tensors came back as frames");
+        };
+        assert_eq!(input, inputs[tag], "input buffer came back changed");
         let per = 3 * h * w;
         for k in 0..n {
             let x = Planes {
@@ -226,12 +230,80 @@ fn a_pool_of_sessions_returns_results_in_submission_order() {
                 data: inputs[tag][k * per..(k + 1) * per].to_vec(),
             };
             let want = generator_forward(&spec, &weights, BACK_PREFIX, true, &x).unwrap();
-            let err = max_abs(&done.output[k * per..(k + 1) * per], &want.data);
+            let err = max_abs(&output[k * per..(k + 1) * per], &want.data);
             assert!(err < 1e-4, "job {tag} image {k}: differs by {err}");
         }
     }
     assert!(pool.try_recv().unwrap().is_none());
     assert!(InferenceWorker::spawn_pool(Vec::new(), "empty").is_err());
+}
+
+/// `InferenceWorker::open` picks the payload: tensors on the CPU provider, with no word about
+/// the GPU frame path; with CUDA asked for, the GPU frame path where it starts, else tensors
+/// and the reason it did not start. A job of the wrong kind fails as a result, not a panic,
+/// and a model that cannot open is the model's error.
+#[test]
+fn open_chooses_the_payload_and_says_why_the_gpu_frame_path_is_not_used() {
+    use nlcl::runtime::Provider;
+    use nlcl::worker::{FrameSpec, InferenceWorker, Job, OpenError, Payload, PayloadKind};
+    let (_, _, bytes) = tiny_residual_model(4);
+    let cpu = SessionOptions {
+        threads: 1,
+        ..SessionOptions::default()
+    };
+    let (mut worker, why) = InferenceWorker::open(&bytes, "test", &cpu, 2, "test-open").unwrap();
+    assert_eq!(worker.sessions(), 2);
+    assert_eq!(worker.payload_kind(), PayloadKind::Tensors);
+    assert_eq!(why, None, "the GPU frame path was not asked for");
+    // Frames sent to a tensor session come back with an error and their buffers.
+    let spec = FrameSpec {
+        format: nlcl::convert::PixelFormat::Rgb,
+        width: 2,
+        height: 2,
+        encoding: Default::default(),
+    };
+    let frames = Payload::Frames {
+        spec,
+        n: 1,
+        frames_in: vec![7; spec.frame_len().unwrap()],
+        frames_out: Vec::new(),
+    };
+    assert_eq!(frames.kind(), PayloadKind::Frames);
+    worker
+        .submit(Job {
+            tag: 5,
+            payload: frames,
+        })
+        .unwrap();
+    let done = worker.recv().unwrap();
+    assert_eq!(done.tag, 5);
+    let error = done.result.unwrap_err();
+    assert!(error.contains("frames"), "{error}");
+    assert!(matches!(done.payload, Payload::Frames { ref frames_in, .. } if frames_in.len() == 12));
+
+    let cuda = SessionOptions {
+        provider: Provider::Cuda,
+        ..cpu.clone()
+    };
+    let (worker, why) = InferenceWorker::open(&bytes, "test", &cuda, 1, "test-open").unwrap();
+    match worker.payload_kind() {
+        PayloadKind::Frames => assert_eq!(why, None),
+        PayloadKind::Tensors => {
+            let why = why.expect("CUDA was asked for: the reason the frame path is not used");
+            println!("GPU frame path not used here: {why}");
+            assert!(!why.is_empty());
+        }
+    }
+
+    match InferenceWorker::open(b"not onnx", "junk", &cpu, 1, "test-open") {
+        Err(OpenError::Model(RuntimeError::ModelInvalid { origin, .. })) => {
+            assert_eq!(origin, "junk")
+        }
+        other => panic!(
+            "expected the model's error, got {:?}",
+            other.map(|(_, why)| why)
+        ),
+    }
 }
 
 #[test]

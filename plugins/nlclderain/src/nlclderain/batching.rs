@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use nlcl::convert::{self, ConvertError, FrameRef};
 use nlcl::output_view;
 use nlcl::rain_meter;
-use nlcl::worker::{Done, FrameSpec, InferenceWorker, Job, WorkerGone};
+use nlcl::worker::{Done, InferenceWorker, Job, Payload, WorkerGone};
 
-use super::frames::{self, FrameLayout};
+use super::frames::{self, FrameLayout, Slot};
 use super::rain::{Measured, RainWatch};
 use super::settings::FrameSettings;
 
@@ -85,78 +85,137 @@ struct Pending {
 
 /// What a frame waiting for inference needs to meet its result.
 struct InferenceTicket {
+    /// The frame, and its slot in a job (which payload it travels in).
     layout: FrameLayout,
     /// Auto-bypass check: run the model to measure the rain, leave the frame untouched.
     check_only: bool,
 }
 
-/// The buffers a job travels with, recycled between jobs.
-#[derive(Default)]
-struct JobBuffers {
-    /// Tensors (CPU conversion).
-    input: Vec<f32>,
-    output: Vec<f32>,
-    /// Tightly packed frames (GPU frame path).
-    frames_in: Vec<u8>,
-    frames_out: Vec<u8>,
+/// The slot a payload's frames have: frames of another slot cannot join it.
+fn slot_of(payload: &Payload) -> Slot {
+    match payload {
+        Payload::Tensors { h, w, .. } => Slot::Tensor { th: *h, tw: *w },
+        Payload::Frames { spec, .. } => Slot::Packed(*spec),
+    }
 }
 
-impl From<Done> for JobBuffers {
-    fn from(d: Done) -> Self {
-        JobBuffers {
-            input: d.input,
-            output: d.output,
-            frames_in: d.frames_in,
-            frames_out: d.frames_out,
+/// An empty payload for frames of `slot`, reusing the buffers of `recycled` (a finished or
+/// discarded job's payload) when it is of the same kind.
+fn payload_for(slot: Slot, recycled: Option<Payload>) -> Payload {
+    match slot {
+        Slot::Tensor { th, tw } => {
+            let (input, output) = match recycled {
+                Some(Payload::Tensors { input, output, .. }) => (input, output),
+                _ => Default::default(),
+            };
+            Payload::Tensors {
+                input,
+                output,
+                n: 0,
+                h: th,
+                w: tw,
+            }
+        }
+        Slot::Packed(spec) => {
+            let (frames_in, frames_out) = match recycled {
+                Some(Payload::Frames {
+                    frames_in,
+                    frames_out,
+                    ..
+                }) => (frames_in, frames_out),
+                _ => Default::default(),
+            };
+            Payload::Frames {
+                spec,
+                n: 0,
+                frames_in,
+                frames_out,
+            }
         }
     }
 }
 
-/// A batch being filled: frames converted into `bufs.input` (or packed into `bufs.frames_in`
-/// for the GPU frame path), not yet submitted.
+/// A batch being filled: frames converted into a tensor payload (or packed into a frame
+/// payload for the GPU frame path), not yet submitted. The payload's shape is the batch's
+/// [`Slot`].
 struct Filling {
-    bufs: JobBuffers,
+    payload: Payload,
     frames: usize,
-    th: usize,
-    tw: usize,
-    /// The frames' description on the GPU frame path.
-    spec: Option<FrameSpec>,
 }
 
 impl Filling {
-    /// Writes `frame` into the next slot of the batch.
+    /// Writes `frame` into the next place of the batch.
     fn push(
         &mut self,
         frame: &FrameRef,
         layout: &FrameLayout,
         size_multiple: usize,
     ) -> Result<(), ConvertError> {
-        let slot = self.frames;
-        let packed = layout.packed;
-        if packed > 0 {
-            // GPU frame path: only a copy here, the conversion runs on the GPU.
-            let bytes = &mut self.bufs.frames_in;
-            bytes.resize((slot + 1) * packed, 0);
-            convert::tight_frame_mut(
-                layout.format,
-                frame.width,
-                frame.height,
-                &mut bytes[slot * packed..],
-            )
-            .and_then(|mut dst| convert::copy_frame(frame, &mut dst))?;
-        } else {
-            let per_frame = 3 * self.th * self.tw;
-            let input = &mut self.bufs.input;
-            input.resize((slot + 1) * per_frame, 0.0);
-            convert::frame_to_tensor(
-                frame,
-                layout.encoding,
-                size_multiple,
-                &mut input[slot * per_frame..],
-            )?;
+        let index = self.frames;
+        match &mut self.payload {
+            Payload::Frames {
+                spec, frames_in, ..
+            } => {
+                // GPU frame path: only a copy here, the conversion runs on the GPU.
+                let packed = spec.frame_len().ok_or(ConvertError::SizeOverflow {
+                    format: spec.format,
+                    width: spec.width,
+                    height: spec.height,
+                })?;
+                frames_in.resize((index + 1) * packed, 0);
+                convert::tight_frame_mut(
+                    spec.format,
+                    frame.width,
+                    frame.height,
+                    &mut frames_in[index * packed..],
+                )
+                .and_then(|mut dst| convert::copy_frame(frame, &mut dst))?;
+            }
+            Payload::Tensors { input, h, w, .. } => {
+                let per_frame = 3 * *h * *w;
+                input.resize((index + 1) * per_frame, 0.0);
+                convert::frame_to_tensor(
+                    frame,
+                    layout.encoding,
+                    size_multiple,
+                    &mut input[index * per_frame..],
+                )?;
+            }
         }
         self.frames += 1;
         Ok(())
+    }
+
+    /// The payload to submit: `n` frames, those beyond the ones written zero-filled (a model
+    /// with a fixed batch dimension gets every job padded to it).
+    fn into_payload(self, n: usize) -> Payload {
+        let mut payload = self.payload;
+        match &mut payload {
+            Payload::Tensors {
+                input,
+                n: len,
+                h,
+                w,
+                ..
+            } => {
+                if n > self.frames {
+                    input.resize(n * 3 * *h * *w, 0.0);
+                }
+                *len = n;
+            }
+            Payload::Frames {
+                spec,
+                n: len,
+                frames_in,
+                ..
+            } => {
+                if n > self.frames {
+                    frames_in.resize(n * spec.frame_len().unwrap_or(0), 0);
+                }
+                *len = n;
+            }
+        }
+        payload
     }
 }
 
@@ -166,8 +225,6 @@ struct Collected {
     /// Frames in the job, and how many have left.
     frames: usize,
     taken: usize,
-    th: usize,
-    tw: usize,
 }
 
 /// Everything that exists between `start()` and `stop()`.
@@ -184,16 +241,16 @@ pub(super) struct State {
     filling: Option<Filling>,
     /// Jobs submitted to the worker and not yet received.
     jobs_out: usize,
-    /// Shapes of the submitted jobs, oldest first: (frames, th, tw).
-    job_shapes: VecDeque<(usize, usize, usize)>,
+    /// Frames of the submitted jobs (padding excluded), oldest first.
+    job_frames: VecDeque<usize>,
     collected: Option<Collected>,
     /// Results of frames discarded by a flush are still to come back from the worker; they
     /// carry an older generation and are thrown away.
     generation: u64,
     /// Auto-bypass decisions and `nlcl-rain` messages: fed by the frames the model ran on.
     pub rain: RainWatch,
-    /// Recycled job buffers so steady state allocates nothing.
-    pool: Vec<JobBuffers>,
+    /// Payloads of finished jobs, recycled so steady state allocates nothing.
+    pool: Vec<Payload>,
     alpha: Vec<u8>,
 }
 
@@ -209,7 +266,7 @@ impl State {
             in_flight: 0,
             filling: None,
             jobs_out: 0,
-            job_shapes: VecDeque::new(),
+            job_frames: VecDeque::new(),
             collected: None,
             generation: 0,
             rain: RainWatch::new(),
@@ -254,7 +311,7 @@ impl State {
         check_only: bool,
     ) -> Result<(), Failure> {
         let info = self.info.clone().ok_or(Failure::NoCaps)?;
-        let layout = FrameLayout::new(info, self.size_multiple, self.worker.runs_frames())?;
+        let layout = FrameLayout::new(info, self.size_multiple, self.worker.payload_kind())?;
         self.convert_into_batch(&buffer, &layout)?;
         self.in_flight += 1;
         self.pending.push_back(Pending {
@@ -279,24 +336,19 @@ impl State {
         buffer: &gst::Buffer,
         layout: &FrameLayout,
     ) -> Result<(), Failure> {
-        let spec = layout.spec();
-        let (th, tw) = (layout.th, layout.tw);
         // A batch of other frames cannot take this one (caps changes drain first, so this is
         // only a safeguard): another tensor size, or on the GPU path another format, size or
         // matrix.
         if self
             .filling
             .as_ref()
-            .is_some_and(|f| (f.th, f.tw) != (th, tw) || f.spec != spec)
+            .is_some_and(|f| slot_of(&f.payload) != layout.slot)
         {
             self.submit_filling()?;
         }
         let filling = self.filling.get_or_insert_with(|| Filling {
-            bufs: self.pool.pop().unwrap_or_default(),
+            payload: payload_for(layout.slot, self.pool.pop()),
             frames: 0,
-            th,
-            tw,
-            spec,
         });
         let info = &layout.info;
         let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer.as_ref(), info)
@@ -312,37 +364,22 @@ impl State {
 
     /// Hands the batch being filled to the worker (nothing to do when none is filling).
     fn submit_filling(&mut self) -> Result<(), Failure> {
-        let Some(mut f) = self.filling.take() else {
+        let Some(f) = self.filling.take() else {
             return Ok(());
         };
         // A model with a fixed batch dimension gets every job padded to it.
         let n = match self.worker.info().fixed_batch {
-            Some(b) if b > f.frames => {
-                if let Some(spec) = f.spec {
-                    let per_frame =
-                        convert::tight_frame_len(spec.format, spec.width, spec.height).unwrap_or(0);
-                    f.bufs.frames_in.resize(b * per_frame, 0);
-                } else {
-                    f.bufs.input.resize(b * 3 * f.th * f.tw, 0.0);
-                }
-                b
-            }
+            Some(b) if b > f.frames => b,
             _ => f.frames,
         };
+        let frames = f.frames;
         let job = Job {
             tag: self.generation,
-            input: f.bufs.input,
-            output: f.bufs.output,
-            n,
-            h: f.th,
-            w: f.tw,
-            frames: f.spec,
-            frames_in: f.bufs.frames_in,
-            frames_out: f.bufs.frames_out,
+            payload: f.into_payload(n),
         };
         self.worker.submit(job)?;
         self.jobs_out += 1;
-        self.job_shapes.push_back((f.frames, f.th, f.tw));
+        self.job_frames.push_back(frames);
         Ok(())
     }
 
@@ -371,7 +408,7 @@ impl State {
         if c.taken < c.frames {
             self.collected = Some(c);
         } else {
-            self.pool.push(JobBuffers::from(c.done));
+            self.pool.push(c.done.payload);
         }
         result.map(Some)
     }
@@ -401,15 +438,15 @@ impl State {
                 return Ok(false);
             };
             self.jobs_out -= 1;
-            let (frames, th, tw) = self.job_shapes.pop_front().ok_or(gst::FlowError::Error)?;
+            let frames = self.job_frames.pop_front().ok_or(gst::FlowError::Error)?;
             if done.tag != self.generation {
                 // Frames discarded by a flush.
-                self.pool.push(JobBuffers::from(done));
+                self.pool.push(done.payload);
                 continue;
             }
             if let Err(msg) = &done.result {
                 let failure = Failure::Inference(msg.clone());
-                self.pool.push(JobBuffers::from(done));
+                self.pool.push(done.payload);
                 // The job's frames leave with it, so later frames still meet their own results
                 // (a batch's frames are contiguous: pass-through frames submit the batch first).
                 for _ in 0..frames {
@@ -425,8 +462,6 @@ impl State {
                 done,
                 frames,
                 taken: 0,
-                th,
-                tw,
             });
         }
         Ok(true)
@@ -444,71 +479,74 @@ impl State {
         let settings = host.frame_settings();
         let ticket = pending.inference.as_ref().ok_or(gst::FlowError::Error)?;
         let layout = &ticket.layout;
-        if (layout.th, layout.tw) != (c.th, c.tw) {
+        if slot_of(&c.done.payload) != layout.slot {
             return Err(Failure::ResultMismatch);
         }
         let (width, height) = (layout.width(), layout.height());
         let mut buffer = pending.buffer;
-        let written = if layout.packed > 0 {
-            // GPU frame path: the result is the finished frame, tightly packed.
-            if c.done.invalid_frames.contains(&c.taken) {
-                // The GPU path already gave the input frame back; the buffer is untouched.
-                host.invalid_output();
-                return Ok(buffer);
+        let written = match &mut c.done.payload {
+            Payload::Frames {
+                spec,
+                frames_in,
+                frames_out,
+                ..
+            } => {
+                // GPU frame path: the result is the finished frame, tightly packed.
+                if c.done.invalid_frames.contains(&c.taken) {
+                    // The GPU path already gave the input frame back; the buffer is untouched.
+                    host.invalid_output();
+                    return Ok(buffer);
+                }
+                let size = spec.frame_len().ok_or(gst::FlowError::Error)?;
+                let range = c.taken * size..(c.taken + 1) * size;
+                let frames_in = frames_in.get(range.clone()).ok_or(gst::FlowError::Error)?;
+                let packed = frames_out.get_mut(range).ok_or(gst::FlowError::Error)?;
+                if let Some(intensity) = rain_meter::bytes_intensity(frames_in, packed) {
+                    host.rain_measured(self.rain.observe(intensity, &settings));
+                }
+                if ticket.check_only {
+                    host.checked(pending.arrived);
+                    return Ok(buffer);
+                }
+                let format = layout.format;
+                let input = convert::tight_frame(format, width, height, frames_in);
+                let output = convert::tight_frame_mut(format, width, height, packed);
+                if let (Ok(input), Ok(mut output)) = (input, output) {
+                    output_view::apply_to_frame(settings.output, &input, &mut output)
+                        .map_err(|_| gst::FlowError::Error)?;
+                }
+                layout.write_packed(&mut buffer, packed)?
             }
-            let size = layout.packed;
-            let range = c.taken * size..(c.taken + 1) * size;
-            let frames_in = c
-                .done
-                .frames_in
-                .get(range.clone())
-                .ok_or(gst::FlowError::Error)?;
-            let packed = c
-                .done
-                .frames_out
-                .get_mut(range)
-                .ok_or(gst::FlowError::Error)?;
-            if let Some(intensity) = rain_meter::bytes_intensity(frames_in, packed) {
-                host.rain_measured(self.rain.observe(intensity, &settings));
+            Payload::Tensors {
+                input,
+                output,
+                h,
+                w,
+                ..
+            } => {
+                let (th, tw) = (*h, *w);
+                let per_frame = 3 * th * tw;
+                let range = c.taken * per_frame..(c.taken + 1) * per_frame;
+                let input = input.get(range.clone()).ok_or(gst::FlowError::Error)?;
+                let output = output.get_mut(range).ok_or(gst::FlowError::Error)?;
+                // A broken model (or one pushed outside its range) can return NaN, which would
+                // come out as a black frame: keep the input frame instead, and say so once.
+                if output.iter().any(|v| !v.is_finite()) {
+                    host.invalid_output();
+                    return Ok(buffer);
+                }
+                if let Some(intensity) =
+                    rain_meter::tensor_intensity(input, output, th, tw, height, width)
+                {
+                    host.rain_measured(self.rain.observe(intensity, &settings));
+                }
+                if ticket.check_only {
+                    host.checked(pending.arrived);
+                    return Ok(buffer);
+                }
+                output_view::apply_to_tensor(settings.output, input, output, th, tw, height, width);
+                layout.write_tensor(&mut buffer, output, (th, tw), &mut self.alpha)?
             }
-            if ticket.check_only {
-                host.checked(pending.arrived);
-                return Ok(buffer);
-            }
-            let format = layout.format;
-            let input = convert::tight_frame(format, width, height, frames_in);
-            let output = convert::tight_frame_mut(format, width, height, packed);
-            if let (Ok(input), Ok(mut output)) = (input, output) {
-                output_view::apply_to_frame(settings.output, &input, &mut output)
-                    .map_err(|_| gst::FlowError::Error)?;
-            }
-            layout.write_packed(&mut buffer, packed)?
-        } else {
-            let per_frame = 3 * c.th * c.tw;
-            let range = c.taken * per_frame..(c.taken + 1) * per_frame;
-            let input = c
-                .done
-                .input
-                .get(range.clone())
-                .ok_or(gst::FlowError::Error)?;
-            let output = c.done.output.get_mut(range).ok_or(gst::FlowError::Error)?;
-            // A broken model (or one pushed outside its range) can return NaN, which would
-            // come out as a black frame: keep the input frame instead, and say so once.
-            if output.iter().any(|v| !v.is_finite()) {
-                host.invalid_output();
-                return Ok(buffer);
-            }
-            if let Some(intensity) =
-                rain_meter::tensor_intensity(input, output, c.th, c.tw, height, width)
-            {
-                host.rain_measured(self.rain.observe(intensity, &settings));
-            }
-            if ticket.check_only {
-                host.checked(pending.arrived);
-                return Ok(buffer);
-            }
-            output_view::apply_to_tensor(settings.output, input, output, c.th, c.tw, height, width);
-            layout.write_tensor(&mut buffer, output, &mut self.alpha)?
         };
         written?;
         // One session run per job, however many frames it holds.
@@ -529,10 +567,10 @@ impl State {
         self.pending.clear();
         self.generation += 1;
         if let Some(f) = self.filling.take() {
-            self.pool.push(f.bufs);
+            self.pool.push(f.payload);
         }
         if let Some(c) = self.collected.take() {
-            self.pool.push(JobBuffers::from(c.done));
+            self.pool.push(c.done.payload);
         }
         discarded
     }

@@ -6,7 +6,7 @@ use gst_video::prelude::*;
 use nlcl::convert::{
     self, ColorMatrix, ColorRange, ConvertError, FrameMut, FrameRef, PixelFormat, YuvEncoding,
 };
-use nlcl::worker::FrameSpec;
+use nlcl::worker::{FrameSpec, PayloadKind};
 
 /// The GStreamer format of each engine format: the one table of the formats `nlclderain`
 /// takes (no catch-all arm, so a format the engine adds must be named here).
@@ -120,42 +120,58 @@ fn write_frame(
     Ok(write(&mut out))
 }
 
+/// How one frame travels in a job: the per-frame side of the engine's
+/// [`nlcl::worker::Payload`]. Frames of the same slot can share a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Slot {
+    /// Converted on the CPU into a `3 x th x tw` tensor (the frame padded to the model's size
+    /// multiple).
+    Tensor { th: usize, tw: usize },
+    /// Copied tightly packed ([`FrameSpec::frame_len`] bytes), converted on the GPU.
+    Packed(FrameSpec),
+}
+
 /// A frame of the negotiated caps as the engine takes it.
 #[derive(Clone)]
 pub(super) struct FrameLayout {
     pub info: gst_video::VideoInfo,
     pub format: PixelFormat,
     pub encoding: YuvEncoding,
-    /// Padded tensor size.
-    pub th: usize,
-    pub tw: usize,
-    /// Bytes of the frame tightly packed (the GPU frame path's unit); 0 on the tensor path.
-    pub packed: usize,
+    pub slot: Slot,
 }
 
 impl FrameLayout {
-    /// `info`'s frames padded to `size_multiple`; `gpu`: for the GPU frame path.
+    /// `info`'s frames for a worker taking `kind` payloads, padded to `size_multiple` when
+    /// converted to tensors.
     pub fn new(
         info: gst_video::VideoInfo,
         size_multiple: usize,
-        gpu: bool,
+        kind: PayloadKind,
     ) -> Result<Self, gst::FlowError> {
         let (width, height) = (info.width() as usize, info.height() as usize);
-        let (th, tw) = convert::padded_size(height, width, size_multiple);
         let format = pixel_format(info.format()).ok_or(gst::FlowError::NotNegotiated)?;
         let encoding = stream_encoding(&info)?;
-        let packed = if gpu {
-            convert::tight_frame_len(format, width, height).ok_or(gst::FlowError::NotSupported)?
-        } else {
-            0
+        let slot = match kind {
+            PayloadKind::Tensors => {
+                let (th, tw) = convert::padded_size(height, width, size_multiple);
+                Slot::Tensor { th, tw }
+            }
+            PayloadKind::Frames => {
+                let spec = FrameSpec {
+                    format,
+                    width,
+                    height,
+                    encoding,
+                };
+                spec.frame_len().ok_or(gst::FlowError::NotSupported)?;
+                Slot::Packed(spec)
+            }
         };
         Ok(FrameLayout {
             info,
             format,
             encoding,
-            th,
-            tw,
-            packed,
+            slot,
         })
     }
 
@@ -165,16 +181,6 @@ impl FrameLayout {
 
     pub fn height(&self) -> usize {
         self.info.height() as usize
-    }
-
-    /// The frames' description on the GPU frame path.
-    pub fn spec(&self) -> Option<FrameSpec> {
-        (self.packed > 0).then(|| FrameSpec {
-            format: self.format,
-            width: self.width(),
-            height: self.height(),
-            encoding: self.encoding,
-        })
     }
 
     /// Copies a tightly packed finished frame (the GPU frame path's result) into `buffer`.
@@ -189,11 +195,13 @@ impl FrameLayout {
         })
     }
 
-    /// Converts a finished tensor into `buffer`; `alpha` is scratch space for the alpha plane.
+    /// Converts a finished `3 x th x tw` tensor into `buffer`; `alpha` is scratch space for the
+    /// alpha plane.
     pub fn write_tensor(
         &self,
         buffer: &mut gst::Buffer,
         tensor: &[f32],
+        (th, tw): (usize, usize),
         alpha: &mut Vec<u8>,
     ) -> Result<Result<(), ConvertError>, gst::FlowError> {
         let format = self.format;
@@ -215,14 +223,7 @@ impl FrameLayout {
                 planes: [&alpha[..], &[], &[]],
                 strides: out.strides,
             });
-            convert::tensor_to_frame(
-                tensor,
-                self.th,
-                self.tw,
-                self.encoding,
-                alpha_view.as_ref(),
-                out,
-            )
+            convert::tensor_to_frame(tensor, th, tw, self.encoding, alpha_view.as_ref(), out)
         })
     }
 }

@@ -11,9 +11,10 @@
 //! `sessions=1` and `batch-size=1` processing is synchronous.
 //!
 //! With `execution-provider=cuda` in a build with the `cuda` feature, the inference threads run
-//! [`nlcl::cuda::GpuSession`]s: frames are only copied (tightly packed) on the streaming thread,
-//! and conversion to and from tensors happens on the GPU. Where that path cannot start (no
-//! NVRTC, say) the element converts on the CPU and feeds ONNX Runtime's CUDA provider.
+//! the engine's GPU frame sessions (`nlcl::cuda`): frames are only copied (tightly packed) on
+//! the streaming thread, and conversion to and from tensors happens on the GPU. The engine
+//! chooses ([`InferenceWorker::open`]); where that path cannot start (no NVRTC, say) the
+//! element converts on the CPU and feeds ONNX Runtime's CUDA provider.
 //!
 //! QoS is handled here rather than by the base class so that `late-frames` can choose what
 //! happens to a frame that is already late downstream.
@@ -30,8 +31,8 @@ use gst_base::subclass::prelude::*;
 use gst_video::subclass::prelude::*;
 
 use nlcl::rain_meter::FrameAction;
-use nlcl::runtime::{Model, RuntimeError, SessionOptions};
-use nlcl::worker::InferenceWorker;
+use nlcl::runtime::{RuntimeError, SessionOptions};
+use nlcl::worker::{InferenceWorker, OpenError, PayloadKind};
 
 use super::batching::{Failure, Host, State};
 use super::frames;
@@ -452,31 +453,15 @@ impl BaseTransformImpl for NlclDerain {
         let (bytes, origin) = source
             .bytes()
             .map_err(|e| self.model_error(&settings.model_file, e))?;
-        let open = || {
-            Model::from_bytes(&bytes, &origin, &options)
-                .map_err(|e| self.model_error(&settings.model_file, e))
-        };
-        let spawn_failed = |e: std::io::Error| {
-            gst::error_msg!(
-                gst::CoreError::Failed,
-                ["Could not start the inference threads: {}", e]
-            )
-        };
         let (worker, gpu_path_failure) =
-            match self.open_gpu_worker(&bytes, &origin, &options, sessions) {
-                Ok(w) => (w, None),
-                Err(reason) => (None, reason),
-            };
-        let worker = match worker {
-            Some(w) => w,
-            None => {
-                let mut models = vec![open()?];
-                for _ in 1..sessions {
-                    models.push(open()?);
-                }
-                InferenceWorker::spawn_pool(models, "nlclderain-infer").map_err(spawn_failed)?
-            }
-        };
+            InferenceWorker::open(&bytes, &origin, &options, sessions, "nlclderain-infer")
+                .map_err(|e| match e {
+                    OpenError::Model(e) => self.model_error(&settings.model_file, e),
+                    OpenError::Spawn(e) => gst::error_msg!(
+                        gst::CoreError::Failed,
+                        ["Could not start the inference threads: {}", e]
+                    ),
+                })?;
         let model = worker.info();
         if let Some(reason) = gpu_path_failure
             && model.provider == nlcl::runtime::Provider::Cuda
@@ -490,7 +475,10 @@ impl BaseTransformImpl for NlclDerain {
         if let Some(reason) = &model.fallback {
             self.post_warning(reason);
         }
-        let conversion = if worker.runs_frames() { "gpu" } else { "cpu" };
+        let conversion = match worker.payload_kind() {
+            PayloadKind::Frames => "gpu",
+            PayloadKind::Tensors => "cpu",
+        };
         gst::info!(
             CAT,
             imp = self,
@@ -787,41 +775,6 @@ impl NlclDerain {
         };
         let inference = lock(&self.stats).inference.percentile_ms(50.0);
         frame * (max - 1) + gst::ClockTime::from_nseconds((inference * 1e6) as u64)
-    }
-
-    /// The GPU frame path's worker, when `execution-provider=cuda` and this build has the
-    /// `cuda` feature. `Ok(None)`: not asked for; `Err(Some(reason))`: asked for but
-    /// unavailable (the caller falls back to CPU conversion).
-    #[allow(unused_variables)]
-    fn open_gpu_worker(
-        &self,
-        bytes: &[u8],
-        origin: &str,
-        options: &SessionOptions,
-        sessions: usize,
-    ) -> Result<Option<InferenceWorker>, Option<String>> {
-        if options.provider != nlcl::runtime::Provider::Cuda {
-            return Ok(None);
-        }
-        #[cfg(feature = "cuda")]
-        {
-            let mut gpu = Vec::with_capacity(sessions);
-            for _ in 0..sessions {
-                let s = nlcl::cuda::GpuSession::open(Some(bytes), origin, options)
-                    .map_err(|e| Some(e.to_string()))?;
-                gpu.push(s);
-            }
-            InferenceWorker::spawn_gpu_pool(gpu, "nlclderain-infer")
-                .map(Some)
-                .map_err(|e| Some(e.to_string()))
-        }
-        #[cfg(not(feature = "cuda"))]
-        {
-            let _ = (bytes, origin, sessions);
-            Err(Some(
-                "this build of the plugin has no `cuda` feature".to_string(),
-            ))
-        }
     }
 
     /// Pushes every frame still inside the element, in order.
