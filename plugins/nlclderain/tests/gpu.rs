@@ -1,7 +1,6 @@
-//! `nlclderain` on the CUDA frame path (feature `cuda`) against the same element converting on
-//! the CPU. Without a GPU, NVRTC or onnxruntime-gpu every test records why it skips (see
-//! `common::skip`: scripts/test.sh lists the skipped checks at the end).
-#![cfg(feature = "cuda")]
+//! `nlclderain` on the CUDA frame path against the same element converting on the CPU. Without
+//! a build with the `cuda` feature, a GPU, NVRTC or onnxruntime-gpu every test records why it
+//! skips (see `common::skip`: scripts/test.sh lists the skipped checks at the end).
 
 mod common;
 
@@ -13,13 +12,19 @@ fn yuv_bytes(n: usize, seed: u32) -> Vec<u8> {
     bytes(n, seed).into_iter().map(|b| 16 + b % 220).collect()
 }
 
-/// Why the GPU frame path cannot run here, if it cannot.
+/// Why the GPU frame path cannot run here, if it cannot: asks the engine for a CUDA worker on
+/// the built-in model, as the element does.
 fn gpu_unavailable() -> Option<String> {
-    if let Err(e) = nlcl::cuda::probe(0) {
-        return Some(e.to_string());
-    }
-    match nlcl::cuda::GpuSession::open(None, "", &nlcl::runtime::SessionOptions::default()) {
-        Ok(_) => None,
+    let options = nlcl::runtime::SessionOptions {
+        provider: nlcl::runtime::Provider::Cuda,
+        ..nlcl::runtime::SessionOptions::default()
+    };
+    let Some(model) = nlcl::DEFAULT_MODEL else {
+        return Some("this build has no built-in model".into());
+    };
+    match nlcl::worker::InferenceWorker::open(model, "built-in", &options, 1, "probe") {
+        Ok((w, _)) if w.payload_kind() == nlcl::worker::PayloadKind::Frames => None,
+        Ok((_, reason)) => Some(reason.unwrap_or_else(|| "no GPU frame path".into())),
         Err(e) => Some(e.to_string()),
     }
 }
