@@ -79,7 +79,7 @@ fn empty_model_file_uses_built_in_model_or_asks_for_one() {
 #[test]
 fn named_models_run_or_say_where_they_were_looked_for() {
     init();
-    for name in ["lite", "standard", "full"] {
+    for name in nlcl::family::ModelName::ALL.map(|m| m.as_str()) {
         let launch = format!(
             "videotestsrc num-buffers=3 ! video/x-raw,format=RGB,width=32,height=32 \
              ! nlclderain name=d model={name} ! fakesink"
