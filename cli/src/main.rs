@@ -14,6 +14,7 @@ mod derain;
 mod eval;
 mod images;
 mod info;
+mod relay;
 mod trainer;
 mod video;
 
@@ -140,6 +141,9 @@ enum Command {
     /// Fine-tune a model to one camera from its own rainy (and optionally dry) footage, with no
     /// ground truth (training runs in `nlcl-train`, which needs libtorch).
     Adapt(adapt::AdaptArgs),
+    /// Serve a source (RTSP camera, file, HTTP stream) derained over RTSP as H.264; clients
+    /// share one derain pass, and a dropped source is reconnected while they stay connected.
+    Relay(relay::RelayArgs),
 }
 
 fn main() -> Result<()> {
@@ -161,6 +165,7 @@ fn main() -> Result<()> {
         Command::Train { args } => trainer::run(std::iter::once("train".into()).chain(args)),
         Command::Export { args } => trainer::run(std::iter::once("export".into()).chain(args)),
         Command::Adapt(args) => adapt::run(&args),
+        Command::Relay(args) => relay::run(&args),
     }
 }
 
