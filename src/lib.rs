@@ -27,6 +27,7 @@
 pub mod convert;
 #[cfg(feature = "cuda")]
 pub mod cuda;
+pub mod evaluate;
 pub mod family;
 pub mod haze;
 pub mod metrics;

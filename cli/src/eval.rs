@@ -1,10 +1,12 @@
-//! `nlcl eval`: Y-PSNR / SSIM on paired folders, do-no-harm on clean images.
+//! `nlcl eval`: Y-PSNR / SSIM on paired folders, do-no-harm on clean images (both scored by
+//! the engine's evaluator, [`nlcl::evaluate`], which `nlcl-train eval` shares), and video
+//! steadiness.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use nlcl::metrics;
+use nlcl::evaluate::{self, DoNoHarm, Event, PairScores, Rgb8};
 
 use crate::ModelArgs;
 use crate::images;
@@ -29,15 +31,6 @@ pub struct EvalArgs {
     /// Rows in the side-by-side sheet.
     #[arg(long, default_value_t = 4)]
     pub sheet_rows: usize,
-}
-
-/// Mean scores of one evaluation.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct PairScores {
-    pub input_psnr: f64,
-    pub input_ssim: f64,
-    pub output_psnr: f64,
-    pub output_ssim: f64,
 }
 
 pub fn run(args: &EvalArgs) -> Result<()> {
@@ -148,16 +141,21 @@ pub fn eval_frames(model: &mut nlcl::runtime::Model, dir: &Path) -> Result<Stead
 }
 
 fn pair_dirs(dir: &Path) -> Result<(PathBuf, PathBuf)> {
-    for (a, b) in [("input", "target"), ("rain", "norain")] {
-        let (i, t) = (dir.join(a), dir.join(b));
-        if i.is_dir() && t.is_dir() {
-            return Ok((i, t));
-        }
-    }
-    bail!(
-        "{} has neither input/ + target/ nor rain/ + norain/ folders",
-        dir.display()
-    )
+    evaluate::pair_folders(dir).with_context(|| {
+        format!(
+            "{} has neither input/ + target/ nor rain/ + norain/ folders",
+            dir.display()
+        )
+    })
+}
+
+fn load_rgb8(path: &Path) -> Result<Rgb8> {
+    let img = images::load_rgb(path)?;
+    Ok(Rgb8 {
+        width: img.width() as usize,
+        height: img.height() as usize,
+        data: img.into_raw(),
+    })
 }
 
 pub fn eval_pairs(
@@ -173,59 +171,59 @@ pub fn eval_pairs(
     }
     let mut csv =
         String::from("image,width,height,input_psnr_y,input_ssim_y,output_psnr_y,output_ssim_y\n");
-    let mut sum = PairScores::default();
-    let mut n = 0usize;
     let mut sheet_rows_imgs = Vec::new();
-    let mut skipped = 0;
     let bar = images::progress(inputs.len() as u64, "eval");
-    for path in &inputs {
-        let name = path.file_name().context("file name")?.to_owned();
-        let target_path = target_dir.join(&name);
-        let r = (|| -> Result<()> {
-            let input = images::load_rgb(path)?;
-            let target = images::load_rgb(&target_path)?;
-            if input.dimensions() != target.dimensions() {
-                bail!(
-                    "input {:?} and target {:?} differ in size",
-                    input.dimensions(),
-                    target.dimensions()
-                );
+    let report = evaluate::eval_pairs(
+        &inputs,
+        &target_dir,
+        load_rgb8,
+        |img| Ok(model.derain_rgb8(&img.data, img.width, img.height)?),
+        |event| {
+            match event {
+                Event::Scored {
+                    path,
+                    input,
+                    output,
+                    target,
+                    score: s,
+                    mean,
+                } => {
+                    let (w, h) = (input.width, input.height);
+                    let _ = writeln!(
+                        csv,
+                        "{},{w},{h},{:.4},{:.6},{:.4},{:.6}",
+                        path.file_name().unwrap_or_default().to_string_lossy(),
+                        s.input_psnr,
+                        s.input_ssim,
+                        s.output_psnr,
+                        s.output_ssim
+                    );
+                    if sheet_rows_imgs.len() < sheet_rows {
+                        let img =
+                            |d: &[u8]| image::RgbImage::from_raw(w as u32, h as u32, d.to_vec());
+                        if let (Some(i), Some(o), Some(t)) = (
+                            img(&input.data),
+                            img(output),
+                            target.and_then(|t| img(&t.data)),
+                        ) {
+                            sheet_rows_imgs.push(images::side_by_side(&[&i, &o, &t]));
+                        }
+                    }
+                    bar.set_message(format!("mean out {:.2} dB", mean.output_psnr));
+                }
+                Event::Skipped { path, error } => {
+                    bar.suspend(|| eprintln!("skipped {}: {error:#}", path.display()));
+                }
             }
-            let (w, h) = (input.width() as usize, input.height() as usize);
-            let output = model.derain_rgb8(input.as_raw(), w, h)?;
-            let (ip, is) = metrics::psnr_ssim_y(input.as_raw(), target.as_raw(), w, h)?;
-            let (op, os) = metrics::psnr_ssim_y(&output, target.as_raw(), w, h)?;
-            let (ip, op) = (metrics::cap_psnr(ip), metrics::cap_psnr(op));
-            let _ = writeln!(
-                csv,
-                "{},{w},{h},{ip:.4},{is:.6},{op:.4},{os:.6}",
-                name.to_string_lossy()
-            );
-            sum.input_psnr += ip;
-            sum.input_ssim += is;
-            sum.output_psnr += op;
-            sum.output_ssim += os;
-            n += 1;
-            if sheet_rows_imgs.len() < sheet_rows {
-                let out_img =
-                    image::RgbImage::from_raw(w as u32, h as u32, output).context("size")?;
-                sheet_rows_imgs.push(images::side_by_side(&[&input, &out_img, &target]));
-            }
-            bar.set_message(format!("mean out {:.2} dB", sum.output_psnr / n as f64));
-            Ok(())
-        })();
-        if let Err(e) = r {
-            bar.suspend(|| eprintln!("skipped {}: {e:#}", path.display()));
-            skipped += 1;
-        }
-        bar.inc(1);
-    }
+            bar.inc(1);
+        },
+    );
     bar.finish_and_clear();
-    if n == 0 {
+    let Some(mean) = report.mean() else {
         bail!("no pair could be evaluated in {}", dir.display());
-    }
-    if skipped > 0 {
-        eprintln!("{skipped} pairs skipped");
+    };
+    if report.skipped > 0 {
+        eprintln!("{} pairs skipped", report.skipped);
     }
     let tag = dir
         .file_name()
@@ -234,23 +232,7 @@ pub fn eval_pairs(
     let csv_path = out.join(format!("{tag}.csv"));
     std::fs::write(&csv_path, csv).with_context(|| format!("writing {}", csv_path.display()))?;
     images::write_rows(&sheet_rows_imgs, &out.join(format!("{tag}-sheet.png")))?;
-    let k = n as f64;
-    Ok(PairScores {
-        input_psnr: sum.input_psnr / k,
-        input_ssim: sum.input_ssim / k,
-        output_psnr: sum.output_psnr / k,
-        output_ssim: sum.output_ssim / k,
-    })
-}
-
-/// What a model does to rain-free images (means over the images).
-#[derive(Debug, Clone, Copy)]
-pub struct DoNoHarm {
-    /// PSNR(model(x), x) on Y and on RGB, dB.
-    pub psnr_y: f64,
-    pub psnr_rgb: f64,
-    /// Mean output minus input per channel (R, G, B), 8-bit levels: the colour cast.
-    pub shift: [f64; 3],
+    Ok(mean)
 }
 
 /// Mean Y and RGB PSNR and colour shift between each clean image and the model's output on it.
@@ -260,51 +242,40 @@ pub fn eval_clean(model: &mut nlcl::runtime::Model, dir: &Path, out: &Path) -> R
         bail!("no images in {}", dir.display());
     }
     let mut csv = String::from("image,psnr_y,psnr_rgb,shift_r,shift_g,shift_b\n");
-    let (mut sy, mut srgb, mut n) = (0.0, 0.0, 0usize);
-    let mut shift = [0.0f64; 3];
     let bar = images::progress(files.len() as u64, "do-no-harm");
-    for path in &files {
-        let r = (|| -> Result<()> {
-            let img = images::load_rgb(path)?;
-            let (w, h) = (img.width() as usize, img.height() as usize);
-            let output = model.derain_rgb8(img.as_raw(), w, h)?;
-            let y = metrics::cap_psnr(metrics::psnr_y(&output, img.as_raw(), w, h)?);
-            let rgb = metrics::cap_psnr(metrics::psnr_rgb(&output, img.as_raw(), w, h)?);
-            let s = metrics::mean_channel_shift(img.as_raw(), &output, w, h)?;
-            let _ = writeln!(
-                csv,
-                "{},{y:.4},{rgb:.4},{:.4},{:.4},{:.4}",
-                path.file_name().unwrap_or_default().to_string_lossy(),
-                s[0],
-                s[1],
-                s[2]
-            );
-            sy += y;
-            srgb += rgb;
-            for c in 0..3 {
-                shift[c] += s[c];
+    let report = evaluate::eval_clean(
+        &files,
+        load_rgb8,
+        |img| Ok(model.derain_rgb8(&img.data, img.width, img.height)?),
+        |event| {
+            match event {
+                Event::Scored { path, score: d, .. } => {
+                    let _ = writeln!(
+                        csv,
+                        "{},{:.4},{:.4},{:.4},{:.4},{:.4}",
+                        path.file_name().unwrap_or_default().to_string_lossy(),
+                        d.psnr_y,
+                        d.psnr_rgb,
+                        d.shift[0],
+                        d.shift[1],
+                        d.shift[2]
+                    );
+                }
+                Event::Skipped { path, error } => {
+                    bar.suspend(|| eprintln!("skipped {}: {error:#}", path.display()));
+                }
             }
-            n += 1;
-            Ok(())
-        })();
-        if let Err(e) = r {
-            bar.suspend(|| eprintln!("skipped {}: {e:#}", path.display()));
-        }
-        bar.inc(1);
-    }
+            bar.inc(1);
+        },
+    );
     bar.finish_and_clear();
-    if n == 0 {
+    let Some(mean) = report.mean() else {
         bail!("no image could be evaluated in {}", dir.display());
-    }
+    };
     let tag = dir
         .file_name()
         .map(|s| s.to_string_lossy().to_string())
         .unwrap_or_else(|| "clean".into());
     std::fs::write(out.join(format!("{tag}-do-no-harm.csv")), csv)?;
-    let n = n as f64;
-    Ok(DoNoHarm {
-        psnr_y: sy / n,
-        psnr_rgb: srgb / n,
-        shift: shift.map(|s| s / n),
-    })
+    Ok(mean)
 }

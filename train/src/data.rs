@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use image::{RgbImage, imageops};
 use tch::{Kind, Tensor};
 
-use crate::render::{RainStyle, render_rain};
-use crate::rng::Rng;
 use nlcl::haze::{HazeStyle, render_haze};
+use nlcl::render::{RainStyle, render_rain};
+use nlcl::rng::Rng;
 
 /// File extensions read as images; other files in a folder are ignored silently.
 const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg"];

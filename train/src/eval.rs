@@ -1,19 +1,20 @@
-//! Quick evaluation of a checkpoint with the training network itself (no export needed):
-//! Y-PSNR / SSIM on a paired folder (e.g. Rain100L) and "do no harm" PSNR(model(x), x) on clean
-//! images. The engine's metrics ([`nlcl::metrics`]) define the numbers.
+//! `nlcl-train eval`: scores a checkpoint without exporting it, its `back` generator run by
+//! libtorch (CPU or CUDA). The evaluation itself is the engine's ([`nlcl::evaluate`]), the one
+//! `nlcl eval` runs on ONNX models: the same pairing, skipping, Y-PSNR / SSIM (PSNR capped) and
+//! means, and the same pixel conversion ([`nlcl::convert`]) as the ONNX Runtime path, so a
+//! checkpoint scores here as its exported model does there (up to float rounding).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use image::RgbImage;
+use nlcl::convert::{self, ColorMatrix, FrameMut, FrameRef, PixelFormat};
+use nlcl::evaluate::{self, DoNoHarm, Event, PairScores, Rgb8};
 use nlcl::spec::ModelSpec;
 use tch::{Device, Kind, Tensor, nn};
 
-use crate::checkpoint::Checkpoint;
+use crate::checkpoint::{Checkpoint, checkpoint_path};
 use crate::device::{DeviceChoice, select_device};
-use crate::export::checkpoint_path;
 use crate::nets::Generator;
-use crate::trainer::META_ARCH;
 
 /// Options of `nlcl-train eval`.
 #[derive(Debug, Clone, clap::Args)]
@@ -21,11 +22,15 @@ pub struct EvalArgs {
     /// Run folder (its last.safetensors) or a checkpoint file.
     #[arg(value_name = "RUN")]
     pub run: PathBuf,
+    /// Folder with `input/` and `target/` (or `rain/` and `norain/`) holding same-named images,
+    /// as `nlcl eval --pairs`.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["input", "target"])]
+    pub pairs: Option<PathBuf>,
     /// Folder of degraded inputs (paired with --target by file name).
-    #[arg(long)]
+    #[arg(long, requires = "target")]
     pub input: Option<PathBuf>,
     /// Folder of ground-truth targets.
-    #[arg(long)]
+    #[arg(long, requires = "input")]
     pub target: Option<PathBuf>,
     /// Folder of clean images for the do-no-harm check PSNR(model(x), x).
     #[arg(long)]
@@ -40,11 +45,7 @@ pub struct EvalArgs {
 
 /// Loads the `back` generator of a checkpoint (its moving average when the run kept one).
 pub fn load_back(ck: &Checkpoint, device: Device) -> anyhow::Result<(nn::VarStore, Generator)> {
-    let arch = ck
-        .metadata
-        .get(META_ARCH)
-        .context("checkpoint lacks nlcl.arch")?;
-    let spec = ModelSpec::from_tag(arch)?;
+    let spec = ck.spec()?;
     let mut vs = nn::VarStore::new(device);
     let g = Generator::new(&(vs.root() / "back"), &spec, spec.global_residual);
     for (name, mut var) in vs.variables() {
@@ -61,45 +62,63 @@ pub fn load_back(ck: &Checkpoint, device: Device) -> anyhow::Result<(nn::VarStor
     Ok((vs, g))
 }
 
-/// Runs `back` on an RGB image (edge-padded to the size multiple) and returns RGB8.
-pub fn derain_image(g: &Generator, spec: &ModelSpec, img: &RgbImage, device: Device) -> RgbImage {
-    let (w, h) = img.dimensions();
-    let m = spec.size_multiple() as u32;
-    let (pw, ph) = ((m - w % m) % m, (m - h % m) % m);
-    let n = (w * h) as usize;
-    let mut planes = vec![0f32; 3 * n];
-    for (i, p) in img.pixels().enumerate() {
-        for c in 0..3 {
-            planes[c * n + i] = f32::from(p[c]) / 127.5 - 1.0;
-        }
-    }
+/// Runs `back` on an RGB8 image and returns RGB8 of the same size, converted as the ONNX
+/// Runtime path does ([`nlcl::runtime::Model::derain_rgb8`]): edge-replicated padding to the
+/// size multiple, output clamped, rounded and cropped back.
+pub fn derain_rgb8(
+    g: &Generator,
+    spec: &ModelSpec,
+    img: &Rgb8,
+    device: Device,
+) -> anyhow::Result<Vec<u8>> {
+    let (w, h) = (img.width, img.height);
+    let m = spec.size_multiple();
+    let (ph, pw) = convert::padded_size(h, w, m);
+    let mut planes = vec![0f32; 3 * ph * pw];
+    let frame = FrameRef {
+        format: PixelFormat::Rgb,
+        width: w,
+        height: h,
+        planes: [&img.data, &[], &[]],
+        strides: [w * 3, 0, 0],
+    };
+    convert::frame_to_tensor(&frame, ColorMatrix::Bt601, m, &mut planes)?;
     let x = Tensor::from_slice(&planes)
-        .view([1, 3, i64::from(h), i64::from(w)])
+        .view([1, 3, ph as i64, pw as i64])
         .to_device(device);
-    let out = tch::no_grad(|| {
-        let xp = if pw + ph > 0 {
-            x.pad([0, i64::from(pw), 0, i64::from(ph)], "replicate", None)
-        } else {
-            x
-        };
-        g.forward(&xp)
-            .clamp(-1.0, 1.0)
-            .narrow(2, 0, i64::from(h))
-            .narrow(3, 0, i64::from(w))
+    let y = tch::no_grad(|| {
+        g.forward(&x)
             .to_device(Device::Cpu)
             .to_kind(Kind::Float)
             .contiguous()
     });
-    let v = Vec::<f32>::try_from(out.view([-1])).unwrap_or_else(|_| vec![0.0; 3 * n]);
-    RgbImage::from_fn(w, h, |x, y| {
-        let i = (y * w + x) as usize;
-        image::Rgb(
-            [0, 1, 2].map(|c| ((v[c * n + i] + 1.0) * 127.5).round().clamp(0.0, 255.0) as u8),
-        )
+    let y = Vec::<f32>::try_from(y.view([-1]))?;
+    let mut out = vec![0u8; w * h * 3];
+    let mut frame = FrameMut {
+        format: PixelFormat::Rgb,
+        width: w,
+        height: h,
+        planes: [&mut out, &mut [], &mut []],
+        strides: [w * 3, 0, 0],
+    };
+    convert::tensor_to_frame(&y, ph, pw, ColorMatrix::Bt601, None, &mut frame)?;
+    Ok(out)
+}
+
+/// Decodes an image file as RGB8.
+pub fn load_rgb8(path: &Path) -> anyhow::Result<Rgb8> {
+    let img = image::open(path)
+        .with_context(|| format!("reading image {}", path.display()))?
+        .to_rgb8();
+    Ok(Rgb8 {
+        width: img.width() as usize,
+        height: img.height() as usize,
+        data: img.into_raw(),
     })
 }
 
-fn images_in(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+/// The images (PNG, JPEG) in a folder, sorted by name, at most `limit`.
+fn images_in(dir: &Path, limit: Option<usize>) -> anyhow::Result<Vec<PathBuf>> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("listing {}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -110,25 +129,18 @@ fn images_in(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
         })
         .collect();
     v.sort();
+    v.truncate(limit.unwrap_or(usize::MAX));
     Ok(v)
 }
 
-/// Mean Y-PSNR / SSIM of `(output, reference)` pairs.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Scores {
-    /// Mean Y-PSNR of the inputs against the targets.
-    pub psnr_in: f64,
-    /// Mean SSIM of the inputs.
-    pub ssim_in: f64,
-    /// Mean Y-PSNR of the outputs against the targets.
-    pub psnr_out: f64,
-    /// Mean SSIM of the outputs.
-    pub ssim_out: f64,
-    /// Pairs scored.
-    pub count: usize,
+fn report_skip<S>(event: Event<'_, S, anyhow::Error>) {
+    if let Event::Skipped { path, error } = event {
+        eprintln!("skipping {}: {error:#}", path.display());
+    }
 }
 
-/// Evaluates `back` on paired folders: scores of the input and of the output against the target.
+/// Evaluates `back` on paired folders (targets found by file name): the mean scores of the
+/// inputs and of the outputs against the targets, and how many pairs were scored.
 pub fn eval_paired(
     g: &Generator,
     spec: &ModelSpec,
@@ -136,101 +148,79 @@ pub fn eval_paired(
     target: &Path,
     limit: Option<usize>,
     device: Device,
-) -> anyhow::Result<Scores> {
-    let mut s = Scores::default();
-    for p in images_in(input)?
-        .into_iter()
-        .take(limit.unwrap_or(usize::MAX))
-    {
-        let Some(name) = p.file_name() else { continue };
-        let t = target.join(name);
-        let (Ok(a), Ok(b)) = (image::open(&p), image::open(&t)) else {
-            eprintln!(
-                "skipping {} (no readable pair in {})",
-                p.display(),
-                target.display()
-            );
-            continue;
-        };
-        let (a, b) = (a.to_rgb8(), b.to_rgb8());
-        if a.dimensions() != b.dimensions() {
-            eprintln!("skipping {}: size differs from its target", p.display());
-            continue;
-        }
-        let (w, h) = (a.width() as usize, a.height() as usize);
-        let out = derain_image(g, spec, &a, device);
-        let (pi, si) = nlcl::metrics::psnr_ssim_y(a.as_raw(), b.as_raw(), w, h)?;
-        let (po, so) = nlcl::metrics::psnr_ssim_y(out.as_raw(), b.as_raw(), w, h)?;
-        s.psnr_in += pi;
-        s.ssim_in += si;
-        s.psnr_out += po;
-        s.ssim_out += so;
-        s.count += 1;
-    }
-    if s.count == 0 {
-        bail!(
+) -> anyhow::Result<(PairScores, usize)> {
+    let report = evaluate::eval_pairs(
+        &images_in(input, limit)?,
+        target,
+        load_rgb8,
+        |img| derain_rgb8(g, spec, img, device),
+        report_skip,
+    );
+    match report.mean() {
+        Some(mean) => Ok((mean, report.scored)),
+        None => bail!(
             "no image pairs in {} / {}",
             input.display(),
             target.display()
-        );
+        ),
     }
-    let n = s.count as f64;
-    s.psnr_in /= n;
-    s.ssim_in /= n;
-    s.psnr_out /= n;
-    s.ssim_out /= n;
-    Ok(s)
 }
 
-/// Mean Y-PSNR of `back(x)` against `x` over clean images (do no harm).
+/// Evaluates `back` on clean images (do no harm): the mean PSNR(back(x), x) and colour shift,
+/// and how many images were scored.
 pub fn eval_identity(
     g: &Generator,
     spec: &ModelSpec,
     dir: &Path,
     limit: Option<usize>,
     device: Device,
-) -> anyhow::Result<(f64, usize)> {
-    let mut total = 0.0;
-    let mut n = 0;
-    for p in images_in(dir)?
-        .into_iter()
-        .take(limit.unwrap_or(usize::MAX))
-    {
-        let Ok(a) = image::open(&p) else { continue };
-        let a = a.to_rgb8();
-        let out = derain_image(g, spec, &a, device);
-        total += nlcl::metrics::cap_psnr(nlcl::metrics::psnr_y(
-            out.as_raw(),
-            a.as_raw(),
-            a.width() as usize,
-            a.height() as usize,
-        )?);
-        n += 1;
+) -> anyhow::Result<(DoNoHarm, usize)> {
+    let report = evaluate::eval_clean(
+        &images_in(dir, limit)?,
+        load_rgb8,
+        |img| derain_rgb8(g, spec, img, device),
+        report_skip,
+    );
+    match report.mean() {
+        Some(mean) => Ok((mean, report.scored)),
+        None => bail!("no images in {}", dir.display()),
     }
-    if n == 0 {
-        bail!("no images in {}", dir.display());
-    }
-    Ok((total / n as f64, n))
 }
 
 /// `nlcl-train eval`.
 pub fn evaluate(args: &EvalArgs) -> anyhow::Result<()> {
+    let pairs = match (&args.pairs, &args.input, &args.target) {
+        (Some(dir), _, _) => Some(evaluate::pair_folders(dir).with_context(|| {
+            format!(
+                "{} has neither input/ + target/ nor rain/ + norain/ folders",
+                dir.display()
+            )
+        })?),
+        (None, Some(i), Some(t)) => Some((i.clone(), t.clone())),
+        _ => None,
+    };
+    if pairs.is_none() && args.clean.is_none() {
+        bail!("give --pairs DIR (or --input DIR --target DIR) and/or --clean DIR");
+    }
     let path = checkpoint_path(&args.run);
     let ck = Checkpoint::load(&path)?;
     let device = select_device(args.device)?;
     let (_vs, g) = load_back(&ck, device)?;
-    let spec = ModelSpec::from_tag(&ck.metadata[META_ARCH])?;
+    let spec = ck.spec()?;
     println!("{} step {} ({spec})", path.display(), ck.step());
-    if let (Some(i), Some(t)) = (&args.input, &args.target) {
-        let s = eval_paired(&g, &spec, i, t, args.limit, device)?;
+    if let Some((i, t)) = &pairs {
+        let (s, n) = eval_paired(&g, &spec, i, t, args.limit, device)?;
         println!(
-            "paired {} images: input {:.3} dB / {:.4} -> output {:.3} dB / {:.4}",
-            s.count, s.psnr_in, s.ssim_in, s.psnr_out, s.ssim_out
+            "paired {n} images: input {:.3} dB / {:.4} -> output {:.3} dB / {:.4}",
+            s.input_psnr, s.input_ssim, s.output_psnr, s.output_ssim
         );
     }
     if let Some(c) = &args.clean {
-        let (p, n) = eval_identity(&g, &spec, c, args.limit, device)?;
-        println!("do no harm on {n} clean images: PSNR(model(x), x) = {p:.3} dB");
+        let (d, n) = eval_identity(&g, &spec, c, args.limit, device)?;
+        println!(
+            "do no harm on {n} clean images: PSNR(model(x), x) = {:.3} dB",
+            d.psnr_y
+        );
     }
     Ok(())
 }

@@ -1,14 +1,13 @@
 //! Export of a trained run to the ONNX model the element runs, through the engine's writer
 //! ([`nlcl::onnx::write_model`]), so the exported graph is built from the same [`ModelSpec`].
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use nlcl::onnx::{ExportConfig, Weights, meta, write_model};
 use nlcl::spec::{BACK_PREFIX, ModelSpec, RAIN_PREFIX};
 
-use crate::checkpoint::Checkpoint;
-use crate::trainer::{META_ARCH, META_DATA, META_TRAINER, last_checkpoint};
+use crate::checkpoint::{Checkpoint, checkpoint_path};
 
 /// What the exported model is for (recorded as `nlcl.task`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -49,15 +48,6 @@ pub struct ExportArgs {
     pub eval: Option<String>,
 }
 
-/// Resolves a run folder or checkpoint path to the checkpoint file.
-pub fn checkpoint_path(run: &Path) -> PathBuf {
-    if run.is_dir() {
-        last_checkpoint(run)
-    } else {
-        run.to_path_buf()
-    }
-}
-
 /// The generator weights (`back.*` and, with `with_rain`, `rain.*`) of a checkpoint, checked
 /// against the spec's conv list; their moving averages where the run kept them (`--ema`).
 pub fn generator_weights(
@@ -96,18 +86,15 @@ pub fn export_bytes(
     with_rain: bool,
     eval: Option<&str>,
 ) -> anyhow::Result<Vec<u8>> {
-    let arch = ck
-        .metadata
-        .get(META_ARCH)
-        .context("checkpoint metadata lacks nlcl.arch (not written by nlcl-train?)")?;
-    let spec = ModelSpec::from_tag(arch)?;
+    let spec = ck.spec()?;
     let weights = generator_weights(ck, &spec, with_rain)?;
     let mut metadata = vec![
         (meta::TASK.to_string(), task.as_str().to_string()),
         (meta::STEPS.to_string(), ck.step().to_string()),
     ];
-    for (key, src) in [(meta::TRAINER, META_TRAINER), (meta::DATA, META_DATA)] {
-        if let Some(v) = ck.metadata.get(src) {
+    // The options and data recipe pass through under the same keys.
+    for key in [meta::TRAINER, meta::DATA] {
+        if let Some(v) = ck.metadata.get(key) {
             metadata.push((key.to_string(), v.clone()));
         }
     }
@@ -133,7 +120,7 @@ pub fn export(args: &ExportArgs) -> anyhow::Result<()> {
         "wrote {} ({} bytes, {} at step {}, from {})",
         args.output.display(),
         bytes.len(),
-        ck.metadata.get(META_ARCH).map_or("?", String::as_str),
+        ck.arch().unwrap_or("?"),
         ck.step(),
         path.display()
     );

@@ -7,9 +7,13 @@
 //! - [`nets`]: generators from a [`nlcl::ModelSpec`], PatchGAN discriminator, projection MLPs.
 //! - [`losses`]: LSGAN, location contrastive (PatchNCE), layer contrastive (SupCon).
 //! - [`sampler`]: non-local self-similarity sampling (or random, for the ablation and CUT).
-//! - [`data`] and [`render`]: image folders, crops, and a rain renderer for a synthetic rainy
-//!   domain.
-//! - [`trainer`]: [`TrainArgs`] and [`train`]; [`export`]: [`ExportArgs`] and [`export()`].
+//! - [`data`]: image folders, crops, and synthetic rainy samples drawn by the engine's rain
+//!   renderer ([`nlcl::render`]).
+//! - [`options`]: [`TrainArgs`]; [`trainer`]: [`Trainer`] and the training loop [`train`];
+//!   [`history`]: the loss records (`losses.csv`); [`checkpoint`]: checkpoints and run state;
+//!   [`plot`]: loss curves and sample sheets.
+//! - [`mod@export`]: [`ExportArgs`] and [`export()`]; [`eval`]: a checkpoint scored with the
+//!   engine's evaluator ([`nlcl::evaluate`], the same as `nlcl eval`'s) without exporting it.
 //!
 //! Building needs libtorch 2.11.0: `scripts/setup-train.sh`, then `source scripts/torch-env.sh`.
 
@@ -18,15 +22,15 @@ pub mod data;
 pub mod device;
 pub mod eval;
 pub mod export;
+pub mod history;
 pub mod losses;
 pub mod nets;
+pub mod options;
 pub mod plot;
 pub mod sampler;
 pub mod trainer;
 
-/// The rain renderer and the PRNG live in the engine (no libtorch needed to render rain).
-pub use nlcl::{render, rng};
-
 pub use device::DeviceChoice;
 pub use export::{ExportArgs, export};
-pub use trainer::{TrainArgs, Trainer, train};
+pub use options::TrainArgs;
+pub use trainer::{Trainer, train};

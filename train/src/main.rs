@@ -27,7 +27,8 @@ enum Command {
     Train(nlcl_train::TrainArgs),
     /// Export a run's generator(s) as an ONNX model.
     Export(nlcl_train::ExportArgs),
-    /// Score a checkpoint on paired folders (Y-PSNR/SSIM) and clean images (do no harm).
+    /// Score a checkpoint on paired folders (Y-PSNR/SSIM) and clean images (do no harm) with
+    /// `nlcl eval`'s evaluator, without exporting it.
     Eval(nlcl_train::eval::EvalArgs),
 }
 

@@ -1,59 +1,12 @@
-//! Loss history (CSV), loss-curve and sample-sheet PNGs, drawn directly with `image` (no font
-//! or plotting dependency: the CSV header names the panels, top to bottom).
+//! Loss-curve and sample-sheet PNGs, drawn directly with `image` (no font or plotting
+//! dependency: the loss history's CSV header names the panels, top to bottom). Plain data in,
+//! so the drawing knows nothing of the trainer.
 
 use std::path::Path;
 
 use anyhow::Context;
 use image::{Rgb, RgbImage};
 use tch::{Kind, Tensor};
-
-use crate::trainer::{LOSS_NAMES, Losses};
-
-/// Writes `step,d,gan,...` rows.
-pub fn write_history(path: &Path, history: &[(u64, Losses)]) -> anyhow::Result<()> {
-    let mut s = format!("step,{}\n", LOSS_NAMES.join(","));
-    for (step, l) in history {
-        s.push_str(&step.to_string());
-        for v in l.values {
-            s.push_str(&format!(",{v:.6}"));
-        }
-        s.push('\n');
-    }
-    std::fs::write(path, s).with_context(|| format!("writing {}", path.display()))
-}
-
-/// Reads a history written by [`write_history`], keeping rows up to `max_step` (a resumed run
-/// drops the rows logged after its checkpoint). Missing or malformed files give what parses.
-pub fn read_history(path: &Path, max_step: u64) -> Vec<(u64, Losses)> {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return Vec::new();
-    };
-    let mut lines = text.lines();
-    // Columns by header name, so histories written before a loss was added still load (the
-    // missing loss reads as 0).
-    let Some(header) = lines.next() else {
-        return Vec::new();
-    };
-    let columns: Vec<Option<usize>> = header
-        .split(',')
-        .skip(1)
-        .map(|name| LOSS_NAMES.iter().position(|n| *n == name))
-        .collect();
-    lines
-        .filter_map(|line| {
-            let mut it = line.split(',');
-            let step: u64 = it.next()?.parse().ok()?;
-            let mut values = [0f64; LOSS_NAMES.len()];
-            for column in &columns {
-                let v: f64 = it.next()?.parse().ok()?;
-                if let Some(i) = column {
-                    values[*i] = v;
-                }
-            }
-            (step <= max_step).then_some((step, Losses { values }))
-        })
-        .collect()
-}
 
 const PANEL_W: u32 = 640;
 const PANEL_H: u32 = 90;
@@ -80,15 +33,15 @@ fn line(img: &mut RgbImage, (x0, y0): (f32, f32), (x1, y1): (f32, f32), c: Rgb<u
     }
 }
 
-/// One panel per loss (in [`LOSS_NAMES`] order, top to bottom), raw values in a light colour and
-/// an exponential moving average in a dark one, each panel scaled to its own 2nd..98th
+/// One panel per series (top to bottom), plotted against `steps`: raw values in a light colour
+/// and an exponential moving average in a dark one, each panel scaled to its own 2nd..98th
 /// percentile range; grey lines mark tenths of the step axis.
-pub fn loss_curves(path: &Path, history: &[(u64, Losses)]) -> anyhow::Result<()> {
-    let panels = LOSS_NAMES.len() as u32;
-    let mut img = RgbImage::from_pixel(PANEL_W, PANEL_H * panels, Rgb([255, 255, 255]));
-    if history.len() >= 2 {
-        let s0 = history[0].0 as f32;
-        let s1 = history[history.len() - 1].0 as f32;
+pub fn loss_curves(path: &Path, steps: &[u64], series: &[Vec<f64>]) -> anyhow::Result<()> {
+    let panels = series.len() as u32;
+    let mut img = RgbImage::from_pixel(PANEL_W, PANEL_H * panels.max(1), Rgb([255, 255, 255]));
+    if steps.len() >= 2 {
+        let s0 = steps[0] as f32;
+        let s1 = steps[steps.len() - 1] as f32;
         let xs = |s: u64| (s as f32 - s0) / (s1 - s0).max(1.0) * (PANEL_W - 1) as f32;
         for p in 0..panels {
             let top = p * PANEL_H;
@@ -101,10 +54,7 @@ pub fn loss_curves(path: &Path, history: &[(u64, Losses)]) -> anyhow::Result<()>
             for x in 0..PANEL_W {
                 img.put_pixel(x, top + PANEL_H - 1, Rgb([160, 160, 160]));
             }
-            let vals: Vec<f32> = history
-                .iter()
-                .map(|h| h.1.values[p as usize] as f32)
-                .collect();
+            let vals: Vec<f32> = series[p as usize].iter().map(|&v| v as f32).collect();
             let mut sorted: Vec<f32> = vals.iter().copied().filter(|v| v.is_finite()).collect();
             if sorted.is_empty() {
                 continue;
@@ -121,15 +71,15 @@ pub fn loss_curves(path: &Path, history: &[(u64, Losses)]) -> anyhow::Result<()>
             let light = Rgb(c.map(|v| v / 3 + 170));
             let alpha = (2.0 / (vals.len() as f32 / 50.0 + 1.0)).clamp(0.01, 1.0);
             let mut ema = vals[0];
-            let mut prev_raw = (xs(history[0].0), ys(vals[0]));
+            let mut prev_raw = (xs(steps[0]), ys(vals[0]));
             let mut prev_ema = prev_raw;
-            for (h, &v) in history.iter().zip(&vals).skip(1) {
+            for (&step, &v) in steps.iter().zip(&vals).skip(1) {
                 if !v.is_finite() {
                     continue;
                 }
                 ema += alpha * (v - ema);
-                let raw = (xs(h.0), ys(v));
-                let sm = (xs(h.0), ys(ema));
+                let raw = (xs(step), ys(v));
+                let sm = (xs(step), ys(ema));
                 line(&mut img, prev_raw, raw, light);
                 line(&mut img, prev_ema, sm, Rgb(c));
                 prev_raw = raw;

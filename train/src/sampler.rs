@@ -9,7 +9,7 @@
 
 use tch::{Device, Kind, Tensor};
 
-use crate::rng::Rng;
+use nlcl::rng::Rng;
 
 /// Sampling parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]

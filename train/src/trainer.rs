@@ -1,455 +1,28 @@
-//! The training loop: options, one NLCL (or CUT) step, checkpoints, resume, progress, plots.
+//! The training loop: the networks and optimisers ([`Trainer`]), one NLCL (or CUT) step,
+//! resume, periodic saves, progress and the run summary ([`train`]). Options are in
+//! [`crate::options`], loss records in [`crate::history`], checkpoints and run state in
+//! [`crate::checkpoint`].
 
-use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
+use nlcl::rng::Rng;
 use nlcl::spec::ModelSpec;
 use tch::nn::{self, OptimizerConfig};
 use tch::{Device, Kind, Reduction, Tensor};
 
-use crate::checkpoint::{Checkpoint, EMA_PREFIX, META_STEP};
-use crate::data::{
-    Degradation, Domains, ImageSet, Skipped, load_images_except, read_holdout, to_tensor,
-};
-use crate::device::{DeviceChoice, select_device};
+use crate::checkpoint::{self, Checkpoint, EMA_PREFIX, RunState};
+use crate::data::{Domains, ImageSet, Skipped, load_images_except, read_holdout, to_tensor};
+use crate::device::select_device;
+use crate::history::{self, LOSS_NAMES, Losses, loss_index};
 use crate::losses::{
-    LayerLossForm, colour_bias, colour_shift, gradient_l1, layer_supcon, lsgan, patch_nce,
-    streak_l1,
+    colour_bias, colour_shift, gradient_l1, layer_supcon, lsgan, patch_nce, streak_l1,
 };
 use crate::nets::{Discriminator, Generator, Mlp};
+use crate::options::TrainArgs;
 use crate::plot;
-use crate::render::RainStyle;
-use crate::rng::Rng;
-use crate::sampler::{SamplerConfig, gather, sample};
-
-/// Metadata key: architecture tag of the generators in a checkpoint.
-pub const META_ARCH: &str = "nlcl.arch";
-/// Metadata key: trainer options (text).
-pub const META_TRAINER: &str = "nlcl.trainer";
-/// Metadata key: data recipe (text).
-pub const META_DATA: &str = "nlcl.data";
-/// Metadata key: the checkpoint has a rain generator (`true`/`false`).
-pub const META_HAS_RAIN: &str = "nlcl.has_rain";
-/// Metadata key: discriminator base channels.
-pub const META_DISC: &str = "nlcl.disc_channels";
-
-/// `--degradation`: what the synthetic samples show.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum DegradationKind {
-    /// Rain streaks, veils and drops (deraining).
-    Rain,
-    /// Haze (dehazing).
-    Haze,
-}
-
-impl DegradationKind {
-    /// The name recorded in the model's metadata.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            DegradationKind::Rain => "rain",
-            DegradationKind::Haze => "haze",
-        }
-    }
-}
-
-/// Options of `nlcl train` / `nlcl-train train`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct TrainArgs {
-    /// Folder of rainy images (searched recursively; repeatable, several per flag allowed).
-    #[arg(long, num_args = 1.., value_name = "DIR")]
-    pub rainy: Vec<PathBuf>,
-    /// Folder of clean (rain-free, unpaired) images (repeatable).
-    #[arg(long, num_args = 1.., value_name = "DIR", required = true)]
-    pub clean: Vec<PathBuf>,
-    /// Folder of clean images to render synthetic rain on, on the fly, as extra rainy-domain
-    /// samples (or the only ones when --rainy is not given). The clean-domain sample of a step is
-    /// drawn independently, so the data stays unpaired.
-    #[arg(long = "render-rain-on", num_args = 1.., value_name = "DIR")]
-    pub render_rain_on: Vec<PathBuf>,
-    /// Probability that a rainy sample is rendered when real rainy images are also given.
-    #[arg(long, default_value_t = 0.5)]
-    pub render_prob: f32,
-    /// Rain renderer style: `realistic` (light and heavy rain, accumulation, drops, dark
-    /// streaks), `light` (the earlier light streaks only) or `mixed` (each image light or
-    /// realistic at even odds).
-    #[arg(long, default_value = "realistic")]
-    pub rain_style: String,
-    /// What the synthetic pairs and rendered samples show: `rain` (deraining) or `haze`
-    /// (dehazing: atmospheric scattering over a depth proxy; --rain-style is then unused).
-    #[arg(long, value_enum, default_value_t = DegradationKind::Rain)]
-    pub degradation: DegradationKind,
-    /// File listing image names (one per line) to leave out of every training folder: the
-    /// validation set.
-    #[arg(long, value_name = "FILE")]
-    pub holdout: Option<PathBuf>,
-    /// Weight of the synthetic-pair loss (a project addition, 0 = off = pure NLCL): rain is
-    /// rendered on a `--render-rain-on` crop and back(rainy) is supervised with the crop itself,
-    /// L1 plus `--lambda-pair-grad` times an L1 on image gradients.
-    #[arg(long, default_value_t = 0.0)]
-    pub lambda_pair: f64,
-    /// Weight of the gradient (structure) term inside the synthetic-pair loss.
-    #[arg(long, default_value_t = 0.5)]
-    pub lambda_pair_grad: f64,
-    /// Weight of an L1 averaged over the rain pixels only (where the rendered rain changes the
-    /// crop by more than 3 levels) inside the synthetic-pair loss: streaks cover a few percent
-    /// of a crop, so the plain L1 barely sees them and models learn to only dim them.
-    #[arg(long, default_value_t = 0.0)]
-    pub lambda_pair_streak: f64,
-    /// Weight of a global colour term inside the synthetic-pair loss: the absolute mean
-    /// difference between output and clean crop per image and channel. Uncertain models
-    /// subtract a little everywhere (rain brightens on average), which darkens dry frames by
-    /// a level or more; this term targets that shift without touching local structure.
-    #[arg(long, default_value_t = 0.0)]
-    pub lambda_pair_mean: f64,
-    /// Weight of L1(rain(rainy), rainy - clean) on synthetic pairs: supervises the rain layer.
-    #[arg(long, default_value_t = 0.5)]
-    pub lambda_pair_rain: f64,
-    /// Fraction of synthetic pairs whose rainy and clean sides are both JPEG-compressed
-    /// (quality 30-90), like frames of compressed video.
-    #[arg(long, default_value_t = 0.0)]
-    pub pair_jpeg: f32,
-    /// Fraction of synthetic pairs left dry (clean in, clean out): teaches "do no harm".
-    #[arg(long, default_value_t = 0.2)]
-    pub pair_identity: f32,
-    /// Synthetic pairs per step (default: --batch).
-    #[arg(long)]
-    pub pair_batch: Option<usize>,
-    /// Crop side of synthetic pairs (default: --crop).
-    #[arg(long)]
-    pub pair_crop: Option<u32>,
-    /// Run NLCL's unpaired losses (GAN, contrastive, reconstruction) every this many steps;
-    /// 0 = never (synthetic-pair supervision alone, needs --lambda-pair).
-    #[arg(long, default_value_t = 1)]
-    pub unpaired_every: u64,
-    /// Keep an exponential moving average of the generator weights with this decay (0 = off,
-    /// e.g. 0.999); export and eval then use the average.
-    #[arg(long, default_value_t = 0.0)]
-    pub ema: f64,
-    /// Run folder: checkpoints, options, loss curves and sample sheets go here; an existing run
-    /// is resumed from its last checkpoint.
-    #[arg(long, value_name = "RUN")]
-    pub out: PathBuf,
-    /// Generator width (feature channels; official 32).
-    #[arg(long, default_value_t = 32)]
-    pub width: usize,
-    /// Residual blocks (official 16).
-    #[arg(long, default_value_t = 16)]
-    pub depth: usize,
-    /// Pixel-unshuffle factor of the stem (1 = official full resolution, 2 = body at half
-    /// resolution).
-    #[arg(long, default_value_t = 1)]
-    pub unshuffle: usize,
-    /// Global residual: back(O) = O - f(O), so training starts at the identity.
-    #[arg(long)]
-    pub residual: bool,
-    /// Normalisation-free generator: no InstanceNorm in the blocks and tail (a project addition;
-    /// restoration networks keep absolute intensities). Architecture tag suffix `n`.
-    #[arg(long)]
-    pub no_norm: bool,
-    /// Total optimisation steps (the last half decays the learning rate linearly to 0).
-    #[arg(long, default_value_t = 20000)]
-    pub steps: u64,
-    /// Square training crop side.
-    #[arg(long, default_value_t = 256)]
-    pub crop: u32,
-    /// Images per step (the official code supports only 1; any size works here).
-    #[arg(long, default_value_t = 1)]
-    pub batch: usize,
-    /// Adam learning rate (betas 0.5, 0.999).
-    #[arg(long, default_value_t = 2e-4)]
-    pub lr: f64,
-    /// Random seed (network init, data sampling, rain rendering).
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Initialise from this checkpoint, or from an ONNX model written by nlcl (fine-tuning; the
-    /// step count starts at 0; its architecture is used). Ignored when the run folder already
-    /// has a checkpoint to resume.
-    #[arg(long, value_name = "CKPT|MODEL.onnx")]
-    pub init: Option<PathBuf>,
-    /// Compute device.
-    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
-    pub device: DeviceChoice,
-    /// CPU threads for libtorch (default: OMP_NUM_THREADS, else libtorch's choice).
-    #[arg(long)]
-    pub threads: Option<i32>,
-    /// Ablation: drop the layer (inter-layer exclusive) contrastive loss.
-    #[arg(long)]
-    pub no_layer_loss: bool,
-    /// Ablation: drop the location (PatchNCE) contrastive loss.
-    #[arg(long)]
-    pub no_location_loss: bool,
-    /// Ablation: uniform random locations instead of non-local self-similarity sampling.
-    #[arg(long)]
-    pub random_sampling: bool,
-    /// Baseline: plain CUT (one generator, PatchNCE + GAN only, random sampling).
-    #[arg(long)]
-    pub cut: bool,
-    /// Reproduce the official code's optimiser defects (location MLP never stepped, image-layer
-    /// MLP never stepped, rain-layer MLP stepped twice, separate layer MLPs, plain SupCon mean).
-    #[arg(long)]
-    pub official_defects: bool,
-    /// Discriminator base channels (official 64).
-    #[arg(long, default_value_t = 64)]
-    pub disc_channels: i64,
-    /// Locations per image for the location loss.
-    #[arg(long, default_value_t = 256)]
-    pub nce_patches: usize,
-    /// Image-layer patches per image for the layer loss.
-    #[arg(long, default_value_t = 8)]
-    pub layer_image_patches: usize,
-    /// Rain-layer patches per image for the layer loss.
-    #[arg(long, default_value_t = 128)]
-    pub layer_rain_patches: usize,
-    /// Temperature of both contrastive losses.
-    #[arg(long, default_value_t = 0.07)]
-    pub temperature: f64,
-    /// Non-local search window side.
-    #[arg(long, default_value_t = 40)]
-    pub window: i64,
-    /// Non-local patch side.
-    #[arg(long, default_value_t = 16)]
-    pub patch: i64,
-    /// Weight of the adversarial loss.
-    #[arg(long, default_value_t = 1.0)]
-    pub lambda_gan: f64,
-    /// Weight of the location contrastive loss.
-    #[arg(long, default_value_t = 1.0)]
-    pub lambda_location: f64,
-    /// Weight of the layer contrastive loss.
-    #[arg(long, default_value_t = 1.0)]
-    pub lambda_layer: f64,
-    /// Weight of the reconstruction loss MSE(B + R, O).
-    #[arg(long, default_value_t = 1.0)]
-    pub lambda_rec: f64,
-    /// Weight of the fidelity loss L1(O, B).
-    #[arg(long, default_value_t = 0.1)]
-    pub lambda_fid: f64,
-    /// Weight of an identity loss L1(back(clean), clean) (a project addition, 0 = off as in the
-    /// official code): keeps dry frames unchanged ("do no harm").
-    #[arg(long, default_value_t = 0.0)]
-    pub lambda_idt: f64,
-    /// Weight of a colour-cast penalty on the rainy domain (a project addition, 0 = off): the
-    /// per-channel mean change back(O) - O, minus its grey part, so removing rain may not tint.
-    #[arg(long, default_value_t = 0.0)]
-    pub lambda_colour: f64,
-    /// Write a checkpoint, the loss curves and a sample sheet every this many steps.
-    #[arg(long, default_value_t = 500)]
-    pub checkpoint_every: u64,
-    /// Also keep every periodic checkpoint as `checkpoints/step-NNNNNN.safetensors` (for
-    /// evaluating a run at several points, or comparing runs at the same step).
-    #[arg(long)]
-    pub keep_checkpoints: bool,
-    /// Downscale images whose longer side exceeds this when loading (0 = never).
-    #[arg(long, default_value_t = 1024)]
-    pub max_side: u32,
-    /// Stop (with a checkpoint) after this many minutes of wall time; resume later.
-    #[arg(long)]
-    pub max_minutes: Option<f64>,
-    /// No progress bar (a line per checkpoint instead), e.g. for logs.
-    #[arg(long)]
-    pub no_progress: bool,
-}
-
-impl TrainArgs {
-    /// Arguments with every default and the given folders (for tests and library users).
-    pub fn with_data(out: PathBuf, clean: Vec<PathBuf>) -> Self {
-        use clap::Parser;
-        #[derive(clap::Parser)]
-        struct P {
-            #[command(flatten)]
-            a: TrainArgs,
-        }
-        let mut a = P::parse_from(["x", "--out", "x", "--clean", "x"]).a;
-        a.out = out;
-        a.clean = clean;
-        a
-    }
-
-    /// The generator architecture the options describe.
-    pub fn spec(&self) -> ModelSpec {
-        ModelSpec {
-            width: self.width,
-            depth: self.depth,
-            unshuffle: self.unshuffle,
-            global_residual: self.residual,
-            instance_norm: !self.no_norm,
-        }
-    }
-
-    fn layer_form(&self) -> LayerLossForm {
-        if self.official_defects {
-            LayerLossForm::Official
-        } else {
-            LayerLossForm::Normalized
-        }
-    }
-
-    /// The training-method options as one line (recorded in checkpoints and model metadata).
-    pub fn options_text(&self, spec: &ModelSpec) -> String {
-        let on = |b: bool| if b { "on" } else { "off" };
-        format!(
-            "mode={} arch={} layer_loss={} location_loss={} sampling={} official_defects={} \
-             steps={} crop={} batch={} lr={} seed={} disc_channels={} nce_patches={} \
-             layer_patches={}/{} temperature={} window={} patch={} lambda_gan={} \
-             lambda_location={} lambda_layer={} lambda_rec={} lambda_fid={} lambda_idt={} lambda_colour={} \
-             lambda_pair={} lambda_pair_grad={} lambda_pair_streak={} lambda_pair_mean={} lambda_pair_rain={} pair_identity={} pair_jpeg={} pair_batch={} \
-             pair_crop={} unpaired_every={} ema={}",
-            if self.cut { "cut" } else { "nlcl" },
-            spec.tag(),
-            on(self.layer_loss_enabled()),
-            on(!self.no_location_loss),
-            if self.sampler().nonlocal {
-                "nonlocal"
-            } else {
-                "random"
-            },
-            on(self.official_defects),
-            self.steps,
-            self.crop,
-            self.batch,
-            self.lr,
-            self.seed,
-            self.disc_channels,
-            self.nce_patches,
-            self.layer_image_patches,
-            self.layer_rain_patches,
-            self.temperature,
-            self.window,
-            self.patch,
-            self.lambda_gan,
-            self.lambda_location,
-            self.lambda_layer,
-            self.lambda_rec,
-            self.lambda_fid,
-            self.lambda_idt,
-            self.lambda_colour,
-            self.lambda_pair,
-            self.lambda_pair_grad,
-            self.lambda_pair_streak,
-            self.lambda_pair_mean,
-            self.lambda_pair_rain,
-            self.pair_identity,
-            self.pair_jpeg,
-            self.pair_batch(),
-            self.pair_crop(),
-            self.unpaired_every,
-            self.ema,
-        )
-    }
-
-    /// Synthetic pairs per step.
-    pub fn pair_batch(&self) -> usize {
-        self.pair_batch.unwrap_or(self.batch)
-    }
-
-    /// Crop side of synthetic pairs.
-    pub fn pair_crop(&self) -> u32 {
-        self.pair_crop.unwrap_or(self.crop)
-    }
-
-    /// What the renderer draws, from `--degradation` and `--rain-style`.
-    pub fn degradation(&self) -> anyhow::Result<Degradation> {
-        Ok(match self.degradation {
-            DegradationKind::Rain => Degradation::Rain(self.rain_style()?),
-            DegradationKind::Haze => Degradation::Haze(nlcl::haze::HazeStyle::default()),
-        })
-    }
-
-    /// The rain renderer style the options name.
-    pub fn rain_style(&self) -> anyhow::Result<RainStyle> {
-        RainStyle::by_name(&self.rain_style).with_context(|| {
-            format!(
-                "--rain-style {:?}: expected one of {}",
-                self.rain_style,
-                RainStyle::NAMES.join(", ")
-            )
-        })
-    }
-
-    /// The data recipe as one line.
-    pub fn data_text(&self) -> String {
-        let list = |v: &[PathBuf]| {
-            v.iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(",")
-        };
-        format!(
-            "rainy=[{}] render_rain_on=[{}] render_prob={} degradation={} rain_style={} clean=[{}] max_side={} holdout={}",
-            list(&self.rainy),
-            list(&self.render_rain_on),
-            self.render_prob,
-            self.degradation.as_str(),
-            self.rain_style,
-            list(&self.clean),
-            self.max_side,
-            self.holdout
-                .as_ref()
-                .map_or("none".to_string(), |p| p.display().to_string()),
-        )
-    }
-
-    fn layer_loss_enabled(&self) -> bool {
-        !self.cut && !self.no_layer_loss
-    }
-
-    /// True when this step runs NLCL's unpaired losses.
-    fn unpaired_at(&self, step: u64) -> bool {
-        self.unpaired_every > 0 && step.is_multiple_of(self.unpaired_every)
-    }
-
-    fn sampler(&self) -> SamplerConfig {
-        SamplerConfig {
-            // CUT samples uniformly at random.
-            nonlocal: !self.random_sampling && !self.cut,
-            window: self.window,
-            patch: self.patch,
-        }
-    }
-}
-
-/// Names of the logged losses, in the order of [`Losses::values`].
-pub const LOSS_NAMES: [&str; 11] = [
-    "d",
-    "gan",
-    "location",
-    "layer",
-    "rec",
-    "fid",
-    "idt",
-    "colour",
-    "pair",
-    "pair_rain",
-    "total",
-];
-
-/// Position of a loss in [`LOSS_NAMES`] (and [`Losses::values`]).
-fn loss_index(name: &str) -> usize {
-    LOSS_NAMES
-        .iter()
-        .position(|n| *n == name)
-        .unwrap_or_else(|| unreachable!("{name} is not in LOSS_NAMES"))
-}
-
-/// The losses of one step (0 for disabled terms).
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Losses {
-    /// Values in [`LOSS_NAMES`] order.
-    pub values: [f64; LOSS_NAMES.len()],
-}
-
-impl Losses {
-    fn summary(&self) -> String {
-        let mut s = String::new();
-        for (n, v) in LOSS_NAMES.iter().zip(self.values) {
-            let _ = write!(s, "{n} {v:.3} ");
-        }
-        s.trim_end().to_string()
-    }
-}
+use crate::sampler::{gather, sample};
 
 /// Everything being trained, with its optimisers and data.
 pub struct Trainer {
@@ -509,58 +82,6 @@ fn adam(vs: &nn::VarStore, lr: f64) -> anyhow::Result<nn::Optimizer> {
     .build(vs, lr)?)
 }
 
-fn validate(args: &TrainArgs) -> anyhow::Result<()> {
-    if args.clean.is_empty() {
-        bail!("--clean: at least one folder of clean images is needed");
-    }
-    if args.rainy.is_empty() && args.render_rain_on.is_empty() {
-        bail!("no rainy domain: give --rainy DIR and/or --render-rain-on DIR");
-    }
-    if args.lambda_pair > 0.0 && args.render_rain_on.is_empty() {
-        bail!("--lambda-pair needs --render-rain-on DIR (the clean photos pairs are rendered on)");
-    }
-    if args.unpaired_every == 0 && args.lambda_pair <= 0.0 {
-        bail!("--unpaired-every 0 leaves no loss: give --lambda-pair too");
-    }
-    if args.lambda_pair > 0.0
-        && (args.pair_batch() == 0
-            || args.pair_crop() < 16
-            || !(args.pair_crop() as usize).is_multiple_of(args.unshuffle.max(1)))
-    {
-        bail!(
-            "--pair-batch must be at least 1 and --pair-crop at least 16 and a multiple of --unshuffle"
-        );
-    }
-    if !(0.0..=1.0).contains(&args.pair_identity) {
-        bail!("--pair-identity must be in [0, 1]");
-    }
-    if !(0.0..1.0).contains(&args.ema) {
-        bail!("--ema must be in [0, 1) (0 = off)");
-    }
-    args.rain_style()?;
-    if args.crop < 16 {
-        bail!("--crop {} is too small (at least 16)", args.crop);
-    }
-    if args.batch == 0 {
-        bail!("--batch must be at least 1");
-    }
-    if !(args.crop as usize).is_multiple_of(args.unshuffle.max(1)) {
-        bail!(
-            "--crop {} must be a multiple of --unshuffle {}",
-            args.crop,
-            args.unshuffle
-        );
-    }
-    if !(0.0..=1.0).contains(&args.render_prob) {
-        bail!("--render-prob must be in [0, 1]");
-    }
-    if args.disc_channels < 1 || args.nce_patches == 0 || args.layer_image_patches == 0 {
-        bail!("--disc-channels, --nce-patches and --layer-image-patches must be positive");
-    }
-    args.spec().validate()?;
-    Ok(())
-}
-
 fn load_domain(
     dirs: &[PathBuf],
     max_side: u32,
@@ -579,38 +100,19 @@ fn load_domain(
     Ok(set)
 }
 
-/// The last checkpoint of a run folder.
-pub fn last_checkpoint(run: &Path) -> PathBuf {
-    run.join("last.safetensors")
-}
-
 impl Trainer {
     /// Loads the data, builds the networks and restores the run's last checkpoint (or `--init`).
     pub fn new(args: &TrainArgs) -> anyhow::Result<Trainer> {
         let mut args = args.clone();
-        validate(&args)?;
-        let last = last_checkpoint(&args.out);
-        let resume = if last.exists() {
-            Some(Checkpoint::load(&last)?)
-        } else {
-            None
-        };
-        let init = match (&resume, &args.init) {
-            (None, Some(p)) => Some(Checkpoint::load(p)?),
-            _ => None,
-        };
+        args.validate()?;
+        let start = checkpoint::start_point(&args.out, args.init.as_deref())?;
         // The resumed (or initial) checkpoint's architecture wins: the weights only fit that one.
-        let (start, from) = match (&resume, &init) {
-            (Some(c), _) => (Some(c), last.clone()),
-            (None, Some(c)) => (Some(c), args.init.clone().unwrap_or_default()),
-            _ => (None, PathBuf::new()),
-        };
-        if let Some(arch) = start.and_then(|c| c.metadata.get(META_ARCH)) {
-            let spec = ModelSpec::from_tag(arch)?;
+        if let Some(s) = start.as_ref().filter(|s| s.checkpoint.arch().is_some()) {
+            let spec = s.checkpoint.spec()?;
             if spec != args.spec() {
                 eprintln!(
                     "{}: using its architecture {spec} instead of {}",
-                    from.display(),
+                    s.path.display(),
                     args.spec()
                 );
             }
@@ -620,10 +122,10 @@ impl Trainer {
             args.residual = spec.global_residual;
             args.no_norm = !spec.instance_norm;
         }
-        if let Some(d) = resume
+        if let Some(d) = start
             .as_ref()
-            .and_then(|c| c.metadata.get(META_DISC))
-            .and_then(|d| d.parse().ok())
+            .filter(|s| s.resume)
+            .and_then(|s| s.checkpoint.disc_channels())
         {
             args.disc_channels = d;
         }
@@ -750,26 +252,25 @@ impl Trainer {
             data,
             args,
         };
-        let ema_saved =
-            |ck: &Checkpoint| ck.get(&format!("{EMA_PREFIX}back.head.weight")).is_some();
         let mut ema_restored = false;
-        if let Some(ck) = resume {
-            let n = t.restore(&ck, true)?;
-            ema_restored = ema_saved(&ck);
-            t.step = ck.step();
-            t.history = plot::read_history(&t.args.out.join("losses.csv"), t.step);
-            // A different stream than the first run's, so a resumed run does not replay the
-            // same crops.
-            t.rng = Rng::new(t.args.seed ^ t.step.wrapping_mul(0x9E37_79B9));
-            eprintln!(
-                "resumed {} at step {} ({n} tensors)",
-                last.display(),
-                t.step
-            );
-        } else if let (Some(ck), Some(init)) = (&init, &t.args.init.clone()) {
-            let n = t.restore(ck, false)?;
-            ema_restored = ema_saved(ck);
-            eprintln!("initialised {n} tensors from {}", init.display());
+        if let Some(s) = &start {
+            let ck = &s.checkpoint;
+            let n = checkpoint::restore(&t.stores(), ck, s.resume, t.device)?;
+            ema_restored = ck.has_ema();
+            if s.resume {
+                t.step = ck.step();
+                t.history = history::read_history(&t.args.out.join("losses.csv"), t.step);
+                // A different stream than the first run's, so a resumed run does not replay
+                // the same crops.
+                t.rng = Rng::new(t.args.seed ^ t.step.wrapping_mul(0x9E37_79B9));
+                eprintln!(
+                    "resumed {} at step {} ({n} tensors)",
+                    s.path.display(),
+                    t.step
+                );
+            } else {
+                eprintln!("initialised {n} tensors from {}", s.path.display());
+            }
         }
         if !ema_restored {
             t.update_ema(true);
@@ -833,64 +334,21 @@ impl Trainer {
         self.rain.as_ref()
     }
 
-    /// Copies matching tensors of a checkpoint into the networks. With `strict`, every
-    /// variable must be present with the same shape (resume); otherwise only matching names and
-    /// shapes are taken (fine-tuning from another configuration).
-    fn restore(&mut self, ck: &Checkpoint, strict: bool) -> anyhow::Result<usize> {
-        let mut n = 0;
-        let device = self.device;
-        for vs in self.stores() {
-            for (name, mut var) in vs.variables() {
-                match ck.get(&name) {
-                    Some((shape, values)) if shape_eq(shape, &var.size()) => {
-                        let src = Tensor::from_slice(values)
-                            .view(var.size().as_slice())
-                            .to_device(device);
-                        tch::no_grad(|| var.copy_(&src));
-                        n += 1;
-                    }
-                    // Fine-tuning may change the discriminator or drop the rain generator, but
-                    // a generator that does not fit is a mistake worth stopping for.
-                    Some((shape, _)) if strict || is_generator(&name) => {
-                        bail!(
-                            "checkpoint tensor {name} has shape {shape:?}, expected {:?}",
-                            var.size()
-                        )
-                    }
-                    // A run that turns on --ema later starts its averages from the weights.
-                    None if strict && !name.starts_with(EMA_PREFIX) => {
-                        bail!("checkpoint lacks tensor {name}")
-                    }
-                    _ => {}
-                }
-            }
+    /// The run state recorded with a checkpoint.
+    pub fn run_state(&self) -> RunState {
+        RunState {
+            step: self.step,
+            spec: self.spec,
+            has_rain: self.rain.is_some(),
+            disc_channels: self.args.disc_channels,
+            trainer: self.args.options_text(&self.spec),
+            data: self.args.data_text(),
         }
-        if n == 0 {
-            bail!("the checkpoint has no tensor matching this network");
-        }
-        Ok(n)
     }
 
     /// The checkpoint of the current state.
     pub fn checkpoint(&self) -> Checkpoint {
-        let tensors = self
-            .named_tensors()
-            .into_iter()
-            .map(|(n, t)| {
-                let shape = t.size().iter().map(|&d| d as usize).collect();
-                let values = Vec::<f32>::try_from(t.to_kind(Kind::Float).contiguous().view([-1]))
-                    .unwrap_or_default();
-                (n, shape, values)
-            })
-            .collect();
-        let mut metadata = HashMap::new();
-        metadata.insert(META_STEP.to_string(), self.step.to_string());
-        metadata.insert(META_ARCH.to_string(), self.spec.tag());
-        metadata.insert(META_TRAINER.to_string(), self.args.options_text(&self.spec));
-        metadata.insert(META_DATA.to_string(), self.args.data_text());
-        metadata.insert(META_HAS_RAIN.to_string(), self.rain.is_some().to_string());
-        metadata.insert(META_DISC.to_string(), self.args.disc_channels.to_string());
-        Checkpoint { tensors, metadata }
+        Checkpoint::from_tensors(self.named_tensors(), &self.run_state())
     }
 
     fn lr_at(&self, step: u64) -> f64 {
@@ -1131,35 +589,17 @@ impl Trainer {
     /// Writes `last.safetensors`, `state.toml`, `losses.csv`, `losses.png` and `samples.png`.
     pub fn save(&self) -> anyhow::Result<()> {
         let out = &self.args.out;
-        self.checkpoint().save(&last_checkpoint(out))?;
-        let state = format!(
-            "# nlcl-train run state (the checkpoint is last.safetensors)\nstep = {}\narch = \"{}\"\n\
-             has_rain = {}\ntrainer = \"{}\"\ndata = \"{}\"\n",
-            self.step,
-            self.spec.tag(),
-            self.rain.is_some(),
-            self.args.options_text(&self.spec),
-            self.args
-                .data_text()
-                .replace('\\', "\\\\")
-                .replace('"', "\\\""),
-        );
-        std::fs::write(out.join("state.toml"), state)
-            .with_context(|| format!("writing {}", out.join("state.toml").display()))?;
-        plot::write_history(&out.join("losses.csv"), &self.history)?;
-        plot::loss_curves(&out.join("losses.png"), &self.history)?;
+        checkpoint::save_run(out, &self.checkpoint(), &self.run_state())?;
+        history::write_history(&out.join("losses.csv"), &self.history)?;
+        let (steps, series) = history::series(&self.history);
+        plot::loss_curves(&out.join("losses.png"), &steps, &series)?;
         self.sample_sheet(&out.join("samples.png"))?;
         Ok(())
     }
 
     /// Copies `last.safetensors` to `checkpoints/step-NNNNNN.safetensors`.
     pub fn keep_checkpoint(&self) -> anyhow::Result<PathBuf> {
-        let dir = self.args.out.join("checkpoints");
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let kept = dir.join(format!("step-{:06}.safetensors", self.step));
-        std::fs::copy(last_checkpoint(&self.args.out), &kept)
-            .with_context(|| format!("writing {}", kept.display()))?;
-        Ok(kept)
+        checkpoint::keep_checkpoint(&self.args.out, self.step)
     }
 
     /// A before/after sheet: rainy input | image layer B | rain layer R (x2, grey = 0), one row per
@@ -1193,14 +633,6 @@ fn flat(x: &Tensor) -> Tensor {
     // [N, K, C] -> [N*K, C]
     let (n, k, c) = x.size3().expect("[N, K, C]");
     x.reshape([n * k, c])
-}
-
-fn is_generator(name: &str) -> bool {
-    name.starts_with(nlcl::spec::BACK_PREFIX) || name.starts_with(nlcl::spec::RAIN_PREFIX)
-}
-
-fn shape_eq(a: &[usize], b: &[i64]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).all(|(&x, &y)| x as i64 == y)
 }
 
 /// Trains (or resumes) a run as `args` describe: progress bar, periodic checkpoints, plots and

@@ -1,17 +1,19 @@
 //! Trainer tests on tiny generated data: sampler against brute force, loss floors, gradient flow
 //! to every MLP (the official optimiser defects), ablations, resume, unreadable files, rain
-//! rendering, and ONNX export parity against ONNX Runtime.
+//! rendering, ONNX export parity against ONNX Runtime, and checkpoint evaluation against the
+//! shared evaluator on the export.
 
 use std::path::{Path, PathBuf};
 
+use nlcl::onnx::meta::{STEPS, TRAINER};
+use nlcl::render::{RainStyle, render_rain};
+use nlcl::rng::Rng;
 use nlcl_train::checkpoint::Checkpoint;
 use nlcl_train::data::{jpeg_round_trip, synthetic_clean};
 use nlcl_train::losses::{
     LayerLossForm, colour_bias, colour_shift, layer_supcon, official_layer_floor, patch_nce,
     streak_l1,
 };
-use nlcl_train::render::{RainStyle, render_rain};
-use nlcl_train::rng::Rng;
 use nlcl_train::sampler::{SamplerConfig, gather, nearest_patches, sample};
 use nlcl_train::{DeviceChoice, TrainArgs, Trainer};
 use tch::{Device, Kind, Tensor};
@@ -210,9 +212,9 @@ fn loss_history_reads_older_columns_by_name() {
         "step,d,gan,location,layer,rec,fid,idt,total\n1,1,2,3,4,5,6,7,8\n2,1,2,3,4,5,6,7,9\n",
     )
     .unwrap();
-    let h = nlcl_train::plot::read_history(&path, 1);
+    let h = nlcl_train::history::read_history(&path, 1);
     assert_eq!(h.len(), 1, "rows after max_step are dropped");
-    let names = nlcl_train::trainer::LOSS_NAMES;
+    let names = nlcl_train::history::LOSS_NAMES;
     let at = |n: &str| h[0].1.values[names.iter().position(|x| *x == n).unwrap()];
     assert_eq!(
         (at("d"), at("idt"), at("total"), at("colour")),
@@ -444,7 +446,7 @@ fn ablations_train_and_record_their_flags() {
         nlcl_train::train(&args).unwrap();
         let ck = Checkpoint::load(&args.out.join("last.safetensors")).unwrap();
         assert_eq!(ck.step(), 2, "{name}");
-        let trainer = &ck.metadata["nlcl.trainer"];
+        let trainer = &ck.metadata[TRAINER];
         assert!(trainer.contains(flag), "{name}: {trainer}");
         assert_eq!(
             ck.get("rain.head.weight").is_some(),
@@ -580,9 +582,9 @@ fn exported_onnx_matches_the_torch_network() {
         let meta = nlcl::onnx::read_metadata(&bytes).unwrap();
         assert!(
             meta.iter()
-                .any(|(k, v)| k == "nlcl.trainer" && v.contains("mode=nlcl"))
+                .any(|(k, v)| k == TRAINER && v.contains("mode=nlcl"))
         );
-        assert!(meta.iter().any(|(k, v)| k == "nlcl.steps" && v == "1"));
+        assert!(meta.iter().any(|(k, v)| k == STEPS && v == "1"));
         let opts = nlcl::runtime::SessionOptions {
             threads: 1,
             ..Default::default()
@@ -621,4 +623,108 @@ fn exported_onnx_matches_the_torch_network() {
             eprintln!("parity {name} unshuffle {unshuffle}: max abs error {max:e}");
         }
     }
+}
+
+#[test]
+fn checkpoint_eval_matches_the_shared_evaluator_on_its_export() {
+    use nlcl::evaluate::{self, Rgb8};
+    let dir = TempDir::new("eval");
+    let (rainy, clean) = make_data(&dir.0);
+    let mut args = tiny_args(&dir.0, rainy, clean, "run");
+    args.ema = 0.5;
+    let mut t = Trainer::new(&args).unwrap();
+    t.train_step();
+    let ck = t.checkpoint();
+    let ck_path = dir.0.join("ck.safetensors");
+    ck.save(&ck_path).unwrap();
+
+    // A paired set (odd sizes: padded to the size multiple and cropped back): streaks on
+    // synthetic clean images.
+    let pairs = dir.0.join("pairs");
+    let (input_dir, target_dir) = (pairs.join("input"), pairs.join("target"));
+    std::fs::create_dir_all(&input_dir).unwrap();
+    std::fs::create_dir_all(&target_dir).unwrap();
+    for i in 0..3 {
+        let target = synthetic_clean(51, 45, 200 + i);
+        let mut input = target.clone();
+        for (x, _, p) in input.enumerate_pixels_mut() {
+            if x % 7 == 0 {
+                p.0 = p.0.map(|v| v.saturating_add(40));
+            }
+        }
+        target.save(target_dir.join(format!("p{i}.png"))).unwrap();
+        input.save(input_dir.join(format!("p{i}.png"))).unwrap();
+    }
+
+    // `nlcl-train eval` with both spellings of the paired set.
+    for (pairs_flag, input, target) in [
+        (Some(pairs.clone()), None, None),
+        (None, Some(input_dir.clone()), Some(target_dir.clone())),
+    ] {
+        nlcl_train::eval::evaluate(&nlcl_train::eval::EvalArgs {
+            run: ck_path.clone(),
+            pairs: pairs_flag,
+            input,
+            target,
+            clean: Some(target_dir.clone()),
+            device: DeviceChoice::Cpu,
+            limit: None,
+        })
+        .unwrap();
+    }
+
+    // The checkpoint through libtorch...
+    let (_vs, g) = nlcl_train::eval::load_back(&ck, Device::Cpu).unwrap();
+    let spec = ck.spec().unwrap();
+    let (torch, n) =
+        nlcl_train::eval::eval_paired(&g, &spec, &input_dir, &target_dir, None, Device::Cpu)
+            .unwrap();
+    assert_eq!(n, 3);
+    let (torch_dnh, _) =
+        nlcl_train::eval::eval_identity(&g, &spec, &target_dir, None, Device::Cpu).unwrap();
+
+    // ... against its export through ONNX Runtime, as `nlcl eval` runs it.
+    let bytes =
+        nlcl_train::export::export_bytes(&ck, nlcl_train::export::Task::Derain, false, None)
+            .unwrap();
+    let opts = nlcl::runtime::SessionOptions {
+        threads: 1,
+        ..Default::default()
+    };
+    let mut model = nlcl::runtime::Model::from_bytes(&bytes, "test", &opts).unwrap();
+    let mut derain =
+        |img: &Rgb8| Ok::<_, anyhow::Error>(model.derain_rgb8(&img.data, img.width, img.height)?);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&input_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let ort = evaluate::eval_pairs(
+        &files,
+        &target_dir,
+        nlcl_train::eval::load_rgb8,
+        &mut derain,
+        |_| {},
+    );
+    assert_eq!((ort.scored, ort.skipped), (3, 0));
+    let ort = ort.mean().unwrap();
+    let clean_files: Vec<PathBuf> = files
+        .iter()
+        .map(|f| target_dir.join(f.file_name().unwrap()))
+        .collect();
+    let ort_dnh = evaluate::eval_clean(
+        &clean_files,
+        nlcl_train::eval::load_rgb8,
+        &mut derain,
+        |_| {},
+    )
+    .mean()
+    .unwrap();
+    eprintln!("torch {torch:?}\nort   {ort:?}\ntorch {torch_dnh:?}\nort   {ort_dnh:?}");
+    assert_eq!(torch.input_psnr, ort.input_psnr);
+    assert_eq!(torch.input_ssim, ort.input_ssim);
+    assert!((torch.output_psnr - ort.output_psnr).abs() < 0.01);
+    assert!((torch.output_ssim - ort.output_ssim).abs() < 1e-4);
+    assert!((torch_dnh.psnr_y - ort_dnh.psnr_y).abs() < 0.01);
+    assert!((torch_dnh.psnr_rgb - ort_dnh.psnr_rgb).abs() < 0.01);
 }
