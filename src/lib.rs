@@ -13,11 +13,14 @@
 //! - [`worker`]: inference threads (one session each) that run jobs in order (the element's
 //!   pipeline); a job's [`worker::Payload`] is tensors converted on the CPU or, on the GPU frame
 //!   path, whole frames, and [`worker::InferenceWorker::open`] chooses between the two.
-//! - [`render`]: a photographic rain renderer, for synthetic rainy data and samples;
+//! - [`synthetic_rain`]: a photographic rain renderer, for synthetic rainy data and samples;
 //!   [`haze`]: a haze renderer (atmospheric scattering over a depth proxy) for dehazing.
 //! - [`rain_meter`]: how much rain a model removed from a frame, and automatic bypass on dry
 //!   frames; [`output_view`]: the derained frame, the rain layer or a split view.
-//! - [`family`]: the named models (`lite` built in, `standard`, `full`) and where they are found.
+//! - [`family`]: the named models (`lite` built in, `standard`, `full`, `dehaze`) and where they
+//!   are found.
+//! - [`latency_window`]: latencies over a sliding window (the element's `stats`, benchmarks);
+//!   [`evaluate`]: Y-PSNR / SSIM / do-no-harm over folders, shared by `nlcl eval` and the trainer.
 //!
 //! ## Model-file contract
 //! Input `rainy`, float32 `[N, 3, H, W]` in [-1, 1] (RGB); output `clean` of the same shape and,
@@ -30,16 +33,16 @@ pub mod cuda;
 pub mod evaluate;
 pub mod family;
 pub mod haze;
+pub mod latency_window;
 pub mod metrics;
 pub mod onnx;
 pub mod output_view;
 pub mod rain_meter;
 pub mod reference;
-pub mod render;
 pub mod rng;
 pub mod runtime;
 pub mod spec;
-pub mod timing;
+pub mod synthetic_rain;
 pub mod worker;
 
 pub use spec::ModelSpec;

@@ -8,9 +8,9 @@ use nlcl::convert::{
     padded_size,
 };
 use nlcl::cuda::{FrameShape, GpuConverter, GpuError, GpuSession, probe};
-use nlcl::render::{RainStyle, render_rain};
 use nlcl::rng::Rng;
 use nlcl::runtime::{Model, RuntimeError, SessionOptions};
+use nlcl::synthetic_rain::{RainStyle, render_rain};
 
 /// The YUV encodings the kernels are checked in against the CPU conversion (limited range
 /// BT.601 first: the one RGB formats are checked with).

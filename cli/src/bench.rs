@@ -31,8 +31,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
 use nlcl::convert::{self, ColorMatrix, FrameMut, FrameRef, PixelFormat};
+use nlcl::latency_window::Latencies;
 use nlcl::runtime::{Model, SessionOptions};
-use nlcl::timing::Latencies;
 
 /// The Python loop of part (b), written next to the clips at run time.
 const PYTHON_LOOP: &str = include_str!("../../bench/python_loop.py");

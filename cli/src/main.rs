@@ -178,7 +178,7 @@ fn render_rain(
     pairs: bool,
     sheet: Option<&Path>,
 ) -> Result<()> {
-    use nlcl::render::{RainStyle, render_rain};
+    use nlcl::synthetic_rain::{RainStyle, render_rain};
     let style = RainStyle::by_name(style).with_context(|| {
         format!(
             "--style {style:?}: expected one of {}",

@@ -7,8 +7,8 @@ use image::{RgbImage, imageops};
 use tch::{Kind, Tensor};
 
 use nlcl::haze::{HazeStyle, render_haze};
-use nlcl::render::{RainStyle, render_rain};
 use nlcl::rng::Rng;
+use nlcl::synthetic_rain::{RainStyle, render_rain};
 
 /// File extensions read as images; other files in a folder are ignored silently.
 const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg"];

@@ -8,7 +8,7 @@
 //! - [`losses`]: LSGAN, location contrastive (PatchNCE), layer contrastive (SupCon).
 //! - [`sampler`]: non-local self-similarity sampling (or random, for the ablation and CUT).
 //! - [`data`]: image folders, crops, and synthetic rainy samples drawn by the engine's rain
-//!   renderer ([`nlcl::render`]).
+//!   renderer ([`nlcl::synthetic_rain`]).
 //! - [`options`]: [`TrainArgs`]; [`trainer`]: [`Trainer`] and the training loop [`train`];
 //!   [`history`]: the loss records (`losses.csv`); [`checkpoint`]: checkpoints and run state;
 //!   [`plot`]: loss curves and sample sheets.

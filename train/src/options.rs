@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use nlcl::render::RainStyle;
 use nlcl::spec::ModelSpec;
+use nlcl::synthetic_rain::RainStyle;
 
 use crate::data::Degradation;
 use crate::device::DeviceChoice;

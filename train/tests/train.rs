@@ -6,8 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use nlcl::onnx::meta::{STEPS, TRAINER};
-use nlcl::render::{RainStyle, render_rain};
 use nlcl::rng::Rng;
+use nlcl::synthetic_rain::{RainStyle, render_rain};
 use nlcl_train::checkpoint::Checkpoint;
 use nlcl_train::data::{jpeg_round_trip, synthetic_clean};
 use nlcl_train::losses::{

@@ -1,6 +1,6 @@
 //! Telemetry behind the `stats` property.
 
-use nlcl::timing::Latencies;
+use nlcl::latency_window::Latencies;
 
 /// Inference times kept for the percentiles of `stats`.
 const LATENCY_WINDOW: usize = 1024;

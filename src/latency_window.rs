@@ -1,4 +1,4 @@
-//! Latency bookkeeping for telemetry (the element's `stats`, the benchmarks).
+//! Latencies over a sliding window, for telemetry (the element's `stats`, the benchmarks).
 
 use std::collections::VecDeque;
 use std::time::Duration;
