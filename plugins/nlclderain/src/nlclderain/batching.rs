@@ -241,6 +241,8 @@ pub(super) struct State {
     filling: Option<Filling>,
     /// Jobs submitted to the worker and not yet received.
     jobs_out: usize,
+    /// Jobs submitted since the start (telemetry: `batches-submitted`).
+    jobs_submitted: u64,
     /// Frames of the submitted jobs (padding excluded), oldest first.
     job_frames: VecDeque<usize>,
     collected: Option<Collected>,
@@ -266,6 +268,7 @@ impl State {
             in_flight: 0,
             filling: None,
             jobs_out: 0,
+            jobs_submitted: 0,
             job_frames: VecDeque::new(),
             collected: None,
             generation: 0,
@@ -362,6 +365,11 @@ impl State {
         Ok(())
     }
 
+    /// Jobs handed to the worker since the start.
+    pub fn jobs_submitted(&self) -> u64 {
+        self.jobs_submitted
+    }
+
     /// Hands the batch being filled to the worker (nothing to do when none is filling).
     fn submit_filling(&mut self) -> Result<(), Failure> {
         let Some(f) = self.filling.take() else {
@@ -379,6 +387,7 @@ impl State {
         };
         self.worker.submit(job)?;
         self.jobs_out += 1;
+        self.jobs_submitted += 1;
         self.job_frames.push_back(frames);
         Ok(())
     }

@@ -255,7 +255,8 @@ impl ObjectImpl for NlclDerain {
                     .nick("Statistics")
                     .blurb(
                         "frames-processed, frames-bypassed, frames-late-dropped, \
-                         frames-late-passed, frames-late-processed, frames-invalid-output \
+                         frames-late-passed, frames-late-processed, batches-submitted, \
+                         frames-invalid-output \
                          (model output NaN or infinite: frame passed through), \
                          frames-auto-bypassed, rain-intensity (last measured frame, levels; -1 \
                          before the first), auto-bypass-active, inference-mean-ms, \
@@ -593,6 +594,7 @@ impl BaseTransformImpl for NlclDerain {
             Decision::Untouched => state.push_untouched(inbuf, arrived),
             Decision::Derain { check_only } => state.push_for_inference(inbuf, arrived, check_only),
         };
+        lock(&self.stats).batches_submitted = state.jobs_submitted();
         queued.map_err(|f| self.fail(f))?;
         Ok(gst::FlowSuccess::Ok)
     }
@@ -604,7 +606,9 @@ impl BaseTransformImpl for NlclDerain {
         };
         // Block only when the element is full: that is what keeps memory flat.
         let block = state.is_full();
-        match state.next_output(block, self).map_err(|f| self.fail(f))? {
+        let next = state.next_output(block, self);
+        lock(&self.stats).batches_submitted = state.jobs_submitted();
+        match next.map_err(|f| self.fail(f))? {
             Some(buf) => Ok(GenerateOutputSuccess::Buffer(buf)),
             None => Ok(GenerateOutputSuccess::NoOutput),
         }
@@ -785,7 +789,9 @@ impl NlclDerain {
                 let Some(state) = guard.as_mut() else {
                     return Ok(());
                 };
-                match state.next_output(true, self).map_err(|f| self.fail(f))? {
+                let next = state.next_output(true, self);
+                lock(&self.stats).batches_submitted = state.jobs_submitted();
+                match next.map_err(|f| self.fail(f))? {
                     Some(b) => b,
                     None => return Ok(()),
                 }

@@ -13,6 +13,8 @@ pub(super) struct Stats {
     pub late_dropped: u64,
     pub late_passed: u64,
     pub late_processed: u64,
+    /// Jobs handed to the inference worker (a batch counting once).
+    pub batches_submitted: u64,
     /// Frames whose model output held NaN or infinity: passed through untouched.
     pub invalid_output: u64,
     /// Frames auto-bypass passed through untouched (its checks included).
@@ -38,6 +40,7 @@ impl Default for Stats {
             late_dropped: 0,
             late_passed: 0,
             late_processed: 0,
+            batches_submitted: 0,
             invalid_output: 0,
             auto_bypassed: 0,
             rain_intensity: -1.0,
@@ -59,6 +62,7 @@ impl Stats {
             .field("frames-late-dropped", self.late_dropped)
             .field("frames-late-passed", self.late_passed)
             .field("frames-late-processed", self.late_processed)
+            .field("batches-submitted", self.batches_submitted)
             .field("frames-invalid-output", self.invalid_output)
             .field("frames-auto-bypassed", self.auto_bypassed)
             .field("rain-intensity", self.rain_intensity)
