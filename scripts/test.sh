@@ -13,6 +13,8 @@ echo "==> cargo fmt --check"
 cargo fmt --all --check
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --all-features --release -- -D warnings
+echo "==> cargo check -p nlcl-cli --no-default-features (images only, no GStreamer)"
+cargo check -p nlcl-cli --no-default-features --release
 echo "==> cargo test"
 # A test that cannot run a check here (no GPU, no ../shared data, no Python environment for the
 # benchmark) appends "TEST: REASON" to this file; the list is printed at the end, passed or

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use nlcl::family::ModelSource;
 
-use crate::video::is_video;
+use crate::video_files::is_video;
 use crate::{images, trainer};
 
 #[derive(clap::Args, Debug)]
@@ -50,6 +50,7 @@ pub struct AdaptArgs {
 }
 
 /// Writes up to `max` frames of `video`, `rate` per second, as PNGs into `dir`.
+#[cfg(feature = "gstreamer")]
 fn extract_frames(video: &Path, dir: &Path, rate: f64, max: u32) -> Result<usize> {
     gst::init().context("initialising GStreamer")?;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -109,6 +110,16 @@ fn extract_frames(video: &Path, dir: &Path, rate: f64, max: u32) -> Result<usize
         bail!("{}: no frames decoded", video.display());
     }
     Ok(n)
+}
+
+/// Without GStreamer, frames cannot be taken from videos: an error naming the video.
+#[cfg(not(feature = "gstreamer"))]
+fn extract_frames(video: &Path, _dir: &Path, _rate: f64, _max: u32) -> Result<usize> {
+    bail!(
+        "{}: this nlcl was built without the gstreamer feature, so it cannot take frames from \
+         videos (give folders of images, or rebuild with the default features)",
+        video.display()
+    )
 }
 
 /// Gathers training images: image files and folders are used where they are; videos are

@@ -15,8 +15,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use crate::video::{self, Outcome};
+use crate::video_files;
 use crate::{ModelArgs, images};
+#[cfg(feature = "gstreamer")]
+use crate::{video, video_files::Outcome};
 
 #[derive(clap::Args)]
 pub struct DerainArgs {
@@ -56,7 +58,7 @@ pub struct DerainArgs {
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(0..=50))]
     pub crf: u32,
     /// Videos: x264 speed preset (slower presets give smaller files at the same quality).
-    #[arg(long, default_value = "medium", value_parser = clap::builder::PossibleValuesParser::new(video::PRESETS))]
+    #[arg(long, default_value = "medium", value_parser = clap::builder::PossibleValuesParser::new(video_files::PRESETS))]
     pub preset: String,
     #[command(flatten)]
     pub model: ModelArgs,
@@ -128,13 +130,17 @@ pub fn plan(inputs: &[PathBuf], recursive: bool) -> Result<(Vec<Job>, Vec<PathBu
 
 /// Images become PNGs, videos MP4s.
 fn output_extension(input: &Path) -> &'static str {
-    if video::is_video(input) { "mp4" } else { "png" }
+    if video_files::is_video(input) {
+        "mp4"
+    } else {
+        "png"
+    }
 }
 
 /// Where the side-by-side comparison of an output goes.
 fn side_by_side_path(input: &Path, dst: &Path) -> PathBuf {
-    if video::is_video(input) {
-        video::side_by_side_path(dst)
+    if video_files::is_video(input) {
+        video_files::side_by_side_path(dst)
     } else {
         let mut name = dst.with_extension("").into_os_string();
         name.push("-side-by-side.png");
@@ -162,7 +168,7 @@ fn walk(
             } else {
                 skipped.push(p);
             }
-        } else if images::is_image(&p) || video::is_video(&p) {
+        } else if images::is_image(&p) || video_files::is_video(&p) {
             jobs.push(Job {
                 input: p,
                 output: rel.join(name),
@@ -211,12 +217,13 @@ fn check_no_input_overwritten(jobs: &[Job], out: &Path, side_by_side: bool) -> R
 fn plan_run(args: &DerainArgs) -> Result<(PathBuf, Vec<Job>, Vec<PathBuf>)> {
     let (mut jobs, skipped) = plan(&args.inputs, args.recursive)?;
     let out = &args.out;
-    let single_video =
-        args.inputs.len() == 1 && args.inputs[0].is_file() && video::is_video(&args.inputs[0]);
+    let single_video = args.inputs.len() == 1
+        && args.inputs[0].is_file()
+        && video_files::is_video(&args.inputs[0]);
     if out.is_dir() || out.extension().is_none() {
         return Ok((out.clone(), jobs, skipped));
     }
-    if video::is_mp4_name(out) {
+    if video_files::is_mp4_name(out) {
         if !single_video {
             bail!(
                 "-o {} names one MP4 file, but the inputs are not a single video: give an \
@@ -230,7 +237,7 @@ fn plan_run(args: &DerainArgs) -> Result<(PathBuf, Vec<Job>, Vec<PathBuf>)> {
         let dir = out.parent().unwrap_or(Path::new(""));
         return Ok((dir.to_path_buf(), jobs, skipped));
     }
-    if single_video && video::is_video(out) {
+    if single_video && video_files::is_video(out) {
         bail!(
             "-o {}: videos are written as MP4 (H.264); name the output .mp4",
             out.display()
@@ -296,16 +303,28 @@ pub fn run(args: &DerainArgs) -> Result<()> {
     let (videos, stills): (Vec<Job>, Vec<Job>) = jobs
         .iter()
         .cloned()
-        .partition(|j| video::is_video(&j.input));
+        .partition(|j| video_files::is_video(&j.input));
+    #[cfg(not(feature = "gstreamer"))]
+    if let Some(v) = videos.first() {
+        // Before any image is written.
+        bail!(
+            "{}: this nlcl was built without the gstreamer feature, so it derains images only \
+             (rebuild with the default features for videos)",
+            v.input.display()
+        );
+    }
     let mut tally = Tally::default();
     if !stills.is_empty() {
         derain_images(args, &stills, &out, &mut tally)?;
     }
+    #[cfg(feature = "gstreamer")]
     let interrupted = if videos.is_empty() {
         false
     } else {
         derain_videos(args, &videos, &out, &mut tally)?
     };
+    #[cfg(not(feature = "gstreamer"))]
+    let interrupted = false;
     if tally.kept > 0 {
         println!(
             "{} existing output(s) kept (give --overwrite to replace them)",
@@ -333,6 +352,7 @@ pub fn run(args: &DerainArgs) -> Result<()> {
 }
 
 /// Derains the video jobs one after the other. Returns whether Ctrl-C ended the run.
+#[cfg(feature = "gstreamer")]
 fn derain_videos(args: &DerainArgs, jobs: &[Job], out: &Path, tally: &mut Tally) -> Result<bool> {
     if !args.compare.is_empty() || args.sheet.is_some() {
         eprintln!("note: --compare and --sheet apply to images only, not to videos");
@@ -344,7 +364,7 @@ fn derain_videos(args: &DerainArgs, jobs: &[Job], out: &Path, tally: &mut Tally)
     let source = args.model.source();
     // A model that is missing or unreadable fails here, before any file is written.
     let (_, origin) = source.bytes()?;
-    let settings = video::Settings {
+    let settings = video_files::Settings {
         model: source,
         provider: nlcl::runtime::Provider::from_name(&args.model.provider)?,
         device_id: args.model.device_id,
@@ -362,7 +382,9 @@ fn derain_videos(args: &DerainArgs, jobs: &[Job], out: &Path, tally: &mut Tally)
             tally.kept += 1;
             continue;
         }
-        let side = args.side_by_side.then(|| video::side_by_side_path(&dst));
+        let side = args
+            .side_by_side
+            .then(|| video_files::side_by_side_path(&dst));
         match video::derain_video(&job.input, &dst, side.as_deref(), &settings, &ctrl_c) {
             Ok(Outcome::Done(r)) => {
                 println!(

@@ -9,14 +9,18 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
 mod adapt;
+#[cfg(feature = "gstreamer")]
 mod bench;
 mod derain;
 mod eval;
 mod images;
 mod info;
+#[cfg(feature = "gstreamer")]
 mod relay;
 mod trainer;
+#[cfg(feature = "gstreamer")]
 mod video;
+mod video_files;
 
 use nlcl::family::ModelSource;
 use nlcl::runtime::{Model, Provider, SessionOptions};
@@ -95,6 +99,7 @@ enum Command {
         model: Option<String>,
     },
     /// Benchmarks: the element vs the bare session and vs a Python loop, conversion vs memcpy.
+    #[cfg(feature = "gstreamer")]
     Bench(bench::BenchArgs),
     /// Render synthetic rain on images (streaks of varied angle, length and density).
     RenderRain {
@@ -143,6 +148,7 @@ enum Command {
     Adapt(adapt::AdaptArgs),
     /// Serve a source (RTSP camera, file, HTTP stream) derained over RTSP as H.264; clients
     /// share one derain pass, and a dropped source is reconnected while they stay connected.
+    #[cfg(feature = "gstreamer")]
     Relay(relay::RelayArgs),
 }
 
@@ -152,6 +158,7 @@ fn main() -> Result<()> {
         Command::Derain(args) => derain::run(&args),
         Command::Eval(args) => eval::run(&args),
         Command::Info { model } => info::run(model.as_deref()),
+        #[cfg(feature = "gstreamer")]
         Command::Bench(args) => bench::run(&args),
         Command::RenderRain {
             inputs,
@@ -165,6 +172,7 @@ fn main() -> Result<()> {
         Command::Train { args } => trainer::run(std::iter::once("train".into()).chain(args)),
         Command::Export { args } => trainer::run(std::iter::once("export".into()).chain(args)),
         Command::Adapt(args) => adapt::run(&args),
+        #[cfg(feature = "gstreamer")]
         Command::Relay(args) => relay::run(&args),
     }
 }

@@ -108,7 +108,7 @@ pub struct RelayArgs {
     #[arg(long, default_value_t = 2048)]
     pub bitrate: u32,
     /// x264 speed preset.
-    #[arg(long, default_value = "veryfast", value_parser = clap::builder::PossibleValuesParser::new(crate::video::PRESETS))]
+    #[arg(long, default_value = "veryfast", value_parser = clap::builder::PossibleValuesParser::new(crate::video_files::PRESETS))]
     pub preset: String,
     /// At most this many frames between key frames (a client that joins also gets one at once).
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]

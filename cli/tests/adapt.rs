@@ -3,8 +3,11 @@
 //! `nlcl-train` program, which `cargo test --workspace` builds next to `nlcl` (and which needs
 //! libtorch on the library path: `source scripts/torch-env.sh`, as scripts/test.sh does).
 
+// The video test below is the only one that needs these (and GStreamer).
+#[cfg(feature = "gstreamer")]
 mod common;
 
+#[cfg(feature = "gstreamer")]
 use std::path::Path;
 use std::process::Command;
 
@@ -23,6 +26,7 @@ fn output_of(cmd: &mut Command) -> (bool, String) {
 }
 
 /// 40 frames of 96x64 H.264 in MP4, made with GStreamer's own elements.
+#[cfg(feature = "gstreamer")]
 fn make_video(path: &Path) {
     let status = Command::new("gst-launch-1.0")
         .args([
@@ -45,6 +49,8 @@ fn make_video(path: &Path) {
     assert!(status.success(), "could not make the test video");
 }
 
+// Frames are sampled from the video with GStreamer.
+#[cfg(feature = "gstreamer")]
 #[test]
 fn adapt_samples_video_frames_trains_resumes_and_exports() {
     common::require_trainer();

@@ -1,3 +1,4 @@
+#![cfg(feature = "gstreamer")]
 //! `nlcl bench` end to end on a tiny model and tiny frames: the report's structure (every part
 //! present, ratios finite and positive), never its speeds. Part (b) needs the Python
 //! environment of scripts/setup-bench.sh; without it the command must skip (b) with a reason.

@@ -1,3 +1,4 @@
+#![cfg(feature = "gstreamer")]
 //! The command-line examples run: `examples/dashcam_folder.sh` derains a card dump of videos
 //! in sub-folders into a mirror folder and resumes without redoing finished clips.
 

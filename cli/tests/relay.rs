@@ -1,3 +1,4 @@
+#![cfg(feature = "gstreamer")]
 //! `nlcl relay` end to end: an RTSP source served in-process (videotestsrc, 160x120, H.264) on
 //! a free loopback port, the built `nlcl relay` reading it with the built-in model, and real
 //! `rtspsrc` clients reading the relay: frames arrive; the source stops and comes back and the

@@ -1,3 +1,4 @@
+#![cfg(feature = "gstreamer")]
 //! `nlcl derain` on video files end to end, on clips the tests make with GStreamer's own
 //! elements (small, so each test takes seconds), derained with the built-in model: frame count,
 //! duration and audio kept, errors that name the file and leave nothing behind, the
