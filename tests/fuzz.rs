@@ -212,8 +212,8 @@ proptest! {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
-    /// Well-formed frames with random content, size and row padding always convert, and
-    /// packed RGB formats come back byte for byte.
+    /// Well-formed frames with random content, size and row padding always convert; packed RGB
+    /// formats come back byte for byte, grey YUV frames within 1 level.
     #[test]
     fn well_formed_frames_convert_and_rgb_round_trips(
         format in format(),
@@ -226,7 +226,18 @@ proptest! {
     ) {
         let mut rng = nlcl::rng::Rng::new(seed);
         let tight = convert::tight_frame_len(format, width, height).expect("size");
-        let bytes: Vec<u8> = (0..tight).map(|_| (rng.f32() * 255.0) as u8).collect();
+        let mut bytes: Vec<u8> = (0..tight).map(|_| (rng.f32() * 255.0) as u8).collect();
+        if format.is_yuv() {
+            // Grey: neutral chroma, luma within the range's limits (see the check below).
+            let luma = width * height;
+            let (lo, hi) = match enc.range {
+                ColorRange::Limited => (16.0, 235.0),
+                ColorRange::Full => (0.0, 255.0),
+            };
+            for (i, b) in bytes.iter_mut().enumerate() {
+                *b = if i < luma { (lo + f32::from(*b) / 255.0 * (hi - lo)).round() as u8 } else { 128 };
+            }
+        }
         let tight_view = convert::tight_frame(format, width, height, &bytes).expect("tight");
         // The same frame with `row_padding` extra bytes at the end of every row.
         let strides = tight_view.strides.map(|s| if s == 0 { 0 } else { s + row_padding });
@@ -262,6 +273,19 @@ proptest! {
             for y in 0..height {
                 let i = y * strides[0];
                 prop_assert_eq!(&out[0][i..i + row], &padded[0][i..i + row], "{} {}x{} row {}", format, width, height, y);
+            }
+        } else {
+            // Grey YUV (neutral chroma, luma inside the range's limits) is always a valid
+            // colour: it must come back within 1 level, whatever the size and strides.
+            for p in 0..3 {
+                let t = tight_view.strides[p];
+                if t == 0 {
+                    continue;
+                }
+                for (y, (r1, r2)) in padded[p].chunks(strides[p]).zip(out[p].chunks(strides[p])).enumerate() {
+                    let worst = r1[..t].iter().zip(&r2[..t]).map(|(x, z)| x.abs_diff(*z)).max().unwrap_or(0);
+                    prop_assert!(worst <= 1, "{} {}x{} {:?} plane {} row {}: {} levels", format, width, height, enc, p, y, worst);
+                }
             }
         }
     }
