@@ -6,6 +6,7 @@
 //! the far parts (scattering also softens).
 
 use crate::rng::Rng;
+use crate::synthetic_rain::smooth_field;
 
 /// Ranges the renderer draws its per-image parameters from.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,26 +30,6 @@ impl Default for HazeStyle {
             height_weight: (0.3, 0.8),
         }
     }
-}
-
-/// Bilinear upsampling of a `(cells + 2)^2` grid of random values: a smooth field in [0, 1].
-fn smooth_field(w: usize, h: usize, cells: usize, rng: &mut Rng) -> Vec<f32> {
-    let gw = cells + 2;
-    let grid: Vec<f32> = (0..gw * gw).map(|_| rng.f32()).collect();
-    let mut out = vec![0f32; w * h];
-    for y in 0..h {
-        let gy = y as f32 / h.max(1) as f32 * cells as f32;
-        let (y0, fy) = (gy.floor() as usize, gy.fract());
-        for x in 0..w {
-            let gx = x as f32 / w.max(1) as f32 * cells as f32;
-            let (x0, fx) = (gx.floor() as usize, gx.fract());
-            let g = |i: usize, j: usize| grid[j * gw + i];
-            let top = g(x0, y0) * (1.0 - fx) + g(x0 + 1, y0) * fx;
-            let bot = g(x0, y0 + 1) * (1.0 - fx) + g(x0 + 1, y0 + 1) * fx;
-            out[y * w + x] = top * (1.0 - fy) + bot * fy;
-        }
-    }
-    out
 }
 
 /// Renders haze over planar RGB `planes` (`3 * h * w`, values in [0, 1]) in place; returns

@@ -234,8 +234,8 @@ fn heavy_layer(
 }
 
 /// A smooth random field in [0, 1] (bilinear interpolation of a coarse random grid): varies the
-/// accumulation veil across the frame like uneven spray and mist.
-fn smooth_field(w: usize, h: usize, cells: usize, rng: &mut Rng) -> Vec<f32> {
+/// accumulation veil across the frame like uneven spray and mist (and the haze renderer's depth).
+pub(crate) fn smooth_field(w: usize, h: usize, cells: usize, rng: &mut Rng) -> Vec<f32> {
     let (gw, gh) = (cells + 2, cells + 2);
     let grid: Vec<f32> = (0..gw * gh).map(|_| rng.f32()).collect();
     let mut out = vec![0f32; w * h];
