@@ -220,51 +220,30 @@ pub fn eval_pairs<E: From<EvalError>>(
     mut derain: impl FnMut(&Rgb8) -> Result<Vec<u8>, E>,
     mut each: impl FnMut(Event<'_, PairScores, E>),
 ) -> Report<PairScores> {
-    let mut report = Report::default();
-    for path in inputs {
-        let scored = (|| {
-            let name = path
-                .file_name()
-                .ok_or_else(|| EvalError::NoFileName(path.clone()))?;
-            let input = load(path)?;
-            let target = load(&target_dir.join(name))?;
-            if (input.width, input.height) != (target.width, target.height) {
-                return Err(EvalError::SizeMismatch {
-                    input: (input.width, input.height),
-                    target: (target.width, target.height),
-                }
-                .into());
+    score_each(inputs, &mut each, |path| {
+        let name = path
+            .file_name()
+            .ok_or_else(|| EvalError::NoFileName(path.to_path_buf()))?;
+        let input = load(path)?;
+        let target = load(&target_dir.join(name))?;
+        if (input.width, input.height) != (target.width, target.height) {
+            return Err(EvalError::SizeMismatch {
+                input: (input.width, input.height),
+                target: (target.width, target.height),
             }
-            let output = derain(&input)?;
-            let score = PairScores::measure(
-                &input.data,
-                &output,
-                &target.data,
-                input.width,
-                input.height,
-            )
-            .map_err(EvalError::from)?;
-            Ok((input, output, target, score))
-        })();
-        match scored {
-            Ok((input, output, target, score)) => {
-                report.add(&score);
-                each(Event::Scored {
-                    path,
-                    input: &input,
-                    output: &output,
-                    target: Some(&target),
-                    score,
-                    mean: report.mean().unwrap_or_default(),
-                });
-            }
-            Err(error) => {
-                report.skipped += 1;
-                each(Event::Skipped { path, error });
-            }
+            .into());
         }
-    }
-    report
+        let output = derain(&input)?;
+        let score = PairScores::measure(
+            &input.data,
+            &output,
+            &target.data,
+            input.width,
+            input.height,
+        )
+        .map_err(EvalError::from)?;
+        Ok((input, output, Some(target), score))
+    })
 }
 
 /// Scores a model on rain-free images ("do no harm": its output should equal its input).
@@ -275,23 +254,32 @@ pub fn eval_clean<E: From<EvalError>>(
     mut derain: impl FnMut(&Rgb8) -> Result<Vec<u8>, E>,
     mut each: impl FnMut(Event<'_, DoNoHarm, E>),
 ) -> Report<DoNoHarm> {
+    score_each(files, &mut each, |path| {
+        let input = load(path)?;
+        let output = derain(&input)?;
+        let score = DoNoHarm::measure(&input.data, &output, input.width, input.height)
+            .map_err(EvalError::from)?;
+        Ok((input, output, None, score))
+    })
+}
+
+/// Scores every file with `score` (input, output, target if any, scores), keeping the running
+/// mean and telling `each` what happened to each file, in order.
+fn score_each<S: Score, E>(
+    files: &[PathBuf],
+    each: &mut impl FnMut(Event<'_, S, E>),
+    mut score: impl FnMut(&Path) -> Result<(Rgb8, Vec<u8>, Option<Rgb8>, S), E>,
+) -> Report<S> {
     let mut report = Report::default();
     for path in files {
-        let scored = (|| {
-            let input = load(path)?;
-            let output = derain(&input)?;
-            let score = DoNoHarm::measure(&input.data, &output, input.width, input.height)
-                .map_err(EvalError::from)?;
-            Ok((input, output, score))
-        })();
-        match scored {
-            Ok((input, output, score)) => {
+        match score(path) {
+            Ok((input, output, target, score)) => {
                 report.add(&score);
                 each(Event::Scored {
                     path,
                     input: &input,
                     output: &output,
-                    target: None,
+                    target: target.as_ref(),
                     score,
                     mean: report.mean().unwrap_or_default(),
                 });
