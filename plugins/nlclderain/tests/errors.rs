@@ -21,30 +21,11 @@ fn frames_through(launch: &str) -> (Vec<Vec<u8>>, Vec<Vec<u8>>, gst::Structure) 
     init();
     let p = pipeline(launch);
     let d = p.by_name("d").unwrap();
-    let record = |pad: &str| {
-        let frames = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let f = frames.clone();
-        d.static_pad(pad)
-            .unwrap()
-            .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-                // On the sink pad this runs before the element writes into the buffer.
-                if let Some(buf) = info.buffer() {
-                    f.lock()
-                        .unwrap()
-                        .push(buf.map_readable().unwrap().as_slice().to_vec());
-                }
-                gst::PadProbeReturn::Ok
-            })
-            .unwrap();
-        frames
-    };
-    let (input, output) = (record("sink"), record("src"));
+    let (input, output) = (record_buffers(&d, "sink"), record_buffers(&d, "src"));
     let r = run_to_end(&p);
     assert!(r.error.is_none(), "{launch}: {:?}", r.error);
     let stats = d.property::<gst::Structure>("stats");
-    let take =
-        |v: std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>| std::mem::take(&mut *v.lock().unwrap());
-    (take(input), take(output), stats)
+    (input.take(), output.take(), stats)
 }
 
 #[test]
@@ -532,26 +513,10 @@ fn nan_output_passes_the_input_through_counts_and_warns_once() {
         );
         let p = pipeline(&launch);
         let d = p.by_name("d").unwrap();
-        let input = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let output = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        for (pad, frames) in [("sink", input.clone()), ("src", output.clone())] {
-            d.static_pad(pad)
-                .unwrap()
-                .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-                    if let Some(buf) = info.buffer() {
-                        let bytes = buf.map_readable().unwrap().as_slice().to_vec();
-                        frames.lock().unwrap().push(bytes);
-                    }
-                    gst::PadProbeReturn::Ok
-                })
-                .unwrap();
-        }
+        let (input, output) = (record_buffers(&d, "sink"), record_buffers(&d, "src"));
         let r = run_to_end(&p);
         assert!(r.error.is_none(), "{format}: {:?}", r.error);
-        let (input, output) = (
-            input.lock().unwrap().clone(),
-            output.lock().unwrap().clone(),
-        );
+        let (input, output) = (input.take(), output.take());
         assert_eq!(input.len(), 4, "{format}");
         // Untouched, not black: the ball pattern moves, so each frame is its own input.
         assert_eq!(

@@ -23,23 +23,7 @@ fn run(launch: &str) -> Run {
     init();
     let p = pipeline(launch);
     let d = p.by_name("d").unwrap();
-    let record = |pad: &str| {
-        let frames = Arc::new(Mutex::new(Vec::new()));
-        let f = frames.clone();
-        d.static_pad(pad)
-            .unwrap()
-            .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-                if let Some(buf) = info.buffer() {
-                    f.lock()
-                        .unwrap()
-                        .push(buf.map_readable().unwrap().as_slice().to_vec());
-                }
-                gst::PadProbeReturn::Ok
-            })
-            .unwrap();
-        frames
-    };
-    let (input, output) = (record("sink"), record("src"));
+    let (input, output) = (record_buffers(&d, "sink"), record_buffers(&d, "src"));
     let messages = Arc::new(Mutex::new(Vec::new()));
     let m = messages.clone();
     p.bus().unwrap().set_sync_handler(move |_, msg| {
@@ -54,11 +38,10 @@ fn run(launch: &str) -> Run {
     let r = run_to_end(&p);
     assert!(r.error.is_none(), "{launch}: {:?}", r.error);
     let stats = d.property::<gst::Structure>("stats");
-    let take = |v: Arc<Mutex<Vec<Vec<u8>>>>| std::mem::take(&mut *v.lock().unwrap());
     let messages = std::mem::take(&mut *messages.lock().unwrap());
     Run {
-        input: take(input),
-        output: take(output),
+        input: input.take(),
+        output: output.take(),
         stats,
         messages,
     }

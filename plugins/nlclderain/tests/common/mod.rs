@@ -138,3 +138,33 @@ pub fn bytes(n: usize, seed: u32) -> Vec<u8> {
         })
         .collect()
 }
+
+/// The bytes of every buffer that passed a pad, in order.
+pub struct Recorded(std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>);
+
+impl Recorded {
+    /// What was recorded so far (and forgets it).
+    pub fn take(&self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+/// Records every buffer passing `pad` of `element`. On a sink pad the probe runs before the
+/// element writes into the buffer, so it sees the input.
+pub fn record_buffers(element: &gst::Element, pad: &str) -> Recorded {
+    let frames = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let f = frames.clone();
+    element
+        .static_pad(pad)
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if let Some(buf) = info.buffer() {
+                f.lock()
+                    .unwrap()
+                    .push(buf.map_readable().unwrap().as_slice().to_vec());
+            }
+            gst::PadProbeReturn::Ok
+        })
+        .unwrap();
+    Recorded(frames)
+}
