@@ -17,6 +17,8 @@ mod images;
 mod info;
 #[cfg(feature = "gstreamer")]
 mod relay;
+#[cfg(feature = "gstreamer")]
+mod signals;
 mod trainer;
 #[cfg(feature = "gstreamer")]
 mod video;

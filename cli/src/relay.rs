@@ -42,6 +42,7 @@ use gst::prelude::*;
 use gst_rtsp_server::prelude::*;
 
 use crate::ModelArgs;
+use crate::signals::Caught;
 use nlcl::family::ModelSource;
 use nlcl::runtime::Provider;
 
@@ -189,33 +190,20 @@ extern "C" fn on_stop_signal(signal: libc::c_int) {
 /// Records SIGINT and SIGTERM instead of ending the process, while it lives (the main loop
 /// looks every [`TICK`]); dropping it restores the previous handlers.
 struct StopSignals {
-    previous: Vec<(libc::c_int, libc::sigaction)>,
+    _caught: Vec<Caught>,
 }
 
 impl StopSignals {
     fn install() -> Result<StopSignals> {
         STOP_SIGNAL.store(0, Ordering::SeqCst);
-        let handler: extern "C" fn(libc::c_int) = on_stop_signal;
-        let mut previous = Vec::new();
-        for signal in [libc::SIGINT, libc::SIGTERM] {
-            // SAFETY: zero-initialised plain C structs owned here; the handler only touches
-            // an atomic (or exits).
-            unsafe {
-                let mut action: libc::sigaction = std::mem::zeroed();
-                action.sa_sigaction = handler as libc::sighandler_t;
-                libc::sigemptyset(&mut action.sa_mask);
-                action.sa_flags = libc::SA_RESTART;
-                let mut old: libc::sigaction = std::mem::zeroed();
-                if libc::sigaction(signal, &action, &mut old) != 0 {
-                    bail!(
-                        "cannot catch signal {signal}: {}",
-                        std::io::Error::last_os_error()
-                    );
-                }
-                previous.push((signal, old));
-            }
-        }
-        Ok(StopSignals { previous })
+        let caught = [libc::SIGINT, libc::SIGTERM]
+            .into_iter()
+            .map(|signal| {
+                Caught::install(signal, on_stop_signal)
+                    .with_context(|| format!("cannot catch signal {signal}"))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(StopSignals { _caught: caught })
     }
 
     /// The signal received, if any.
@@ -225,17 +213,6 @@ impl StopSignals {
             libc::SIGINT => Some("SIGINT"),
             libc::SIGTERM => Some("SIGTERM"),
             _ => Some("a signal"),
-        }
-    }
-}
-
-impl Drop for StopSignals {
-    fn drop(&mut self) {
-        for (signal, old) in &self.previous {
-            // SAFETY: restores the action saved by install.
-            unsafe {
-                libc::sigaction(*signal, old, std::ptr::null_mut());
-            }
         }
     }
 }

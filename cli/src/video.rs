@@ -32,6 +32,7 @@ use gst::prelude::*;
 use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 use nlcl::family::ModelSource;
 
+use crate::signals::Caught;
 use crate::video_files::{Outcome, Report, Settings};
 
 // ---------------------------------------------------------------------------------------------
@@ -47,40 +48,19 @@ extern "C" fn on_sigint(_: libc::c_int) {
 /// Counts Ctrl-C (SIGINT) instead of ending the process, while it lives; dropping it restores
 /// the previous handler.
 pub struct CtrlC {
-    previous: libc::sigaction,
+    _caught: Caught,
 }
 
 impl CtrlC {
     pub fn install() -> Result<CtrlC> {
         INTERRUPTS.store(0, Ordering::SeqCst);
-        let handler: extern "C" fn(libc::c_int) = on_sigint;
-        // SAFETY: the structs are zero-initialised plain C data owned here; the handler only
-        // touches an atomic.
-        unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = handler as libc::sighandler_t;
-            libc::sigemptyset(&mut action.sa_mask);
-            action.sa_flags = libc::SA_RESTART;
-            let mut previous: libc::sigaction = std::mem::zeroed();
-            if libc::sigaction(libc::SIGINT, &action, &mut previous) != 0 {
-                bail!("cannot catch Ctrl-C: {}", std::io::Error::last_os_error());
-            }
-            Ok(CtrlC { previous })
-        }
+        let caught = Caught::install(libc::SIGINT, on_sigint).context("cannot catch Ctrl-C")?;
+        Ok(CtrlC { _caught: caught })
     }
 
     /// How many times Ctrl-C was pressed since [`CtrlC::install`].
     pub fn count(&self) -> usize {
         INTERRUPTS.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for CtrlC {
-    fn drop(&mut self) {
-        // SAFETY: restores the action saved by install.
-        unsafe {
-            libc::sigaction(libc::SIGINT, &self.previous, std::ptr::null_mut());
-        }
     }
 }
 
