@@ -3,27 +3,13 @@
 //! `nlcl-train` program, which `cargo test --workspace` builds next to `nlcl` (and which needs
 //! libtorch on the library path: `source scripts/torch-env.sh`, as scripts/test.sh does).
 
-// The video test below is the only one that needs these (and GStreamer).
-#[cfg(feature = "gstreamer")]
 mod common;
 
 #[cfg(feature = "gstreamer")]
 use std::path::Path;
 use std::process::Command;
 
-fn nlcl() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_nlcl"))
-}
-
-fn output_of(cmd: &mut Command) -> (bool, String) {
-    let out = cmd.output().expect("running nlcl");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
+use common::{nlcl, output_of};
 
 /// 40 frames of 96x64 H.264 in MP4, made with GStreamer's own elements.
 #[cfg(feature = "gstreamer")]

@@ -6,11 +6,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::nlcl;
 use nlcl::ModelSpec;
-
-fn nlcl() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_nlcl"))
-}
 
 /// A model whose output equals its input.
 fn identity_model(dir: &Path) -> PathBuf {

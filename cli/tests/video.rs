@@ -10,23 +10,12 @@ use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 
+mod common;
+use common::{nlcl, output_of};
+
 #[path = "../../tests/support/skip.rs"]
 mod skip_log;
 use skip_log::skip;
-
-fn nlcl() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_nlcl"))
-}
-
-fn output_of(cmd: &mut Command) -> (bool, String) {
-    let out = cmd.output().expect("running nlcl");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
 
 /// The first of `factories` installed here.
 fn installed(factories: &[&'static str]) -> Option<&'static str> {
