@@ -20,10 +20,11 @@
 //!
 //! Files are written as `NAME.part` and renamed when complete, so a crash never leaves a broken
 //! file under the output's name. Ctrl-C sends end-of-stream into every branch, so the muxer
-//! finishes a playable (shorter) file; a second Ctrl-C stops at once and removes the partial file.
+//! finishes a playable (shorter) file, its audio cut where the derained video ends
+//! ([`AudioCut`]); a second Ctrl-C stops at once and removes the partial file.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -259,6 +260,67 @@ fn configure_derain(derain: &gst::Element, settings: &Settings) -> Result<()> {
     Ok(())
 }
 
+/// Where the audio of an interrupted file ends. The copied audio runs many seconds ahead of
+/// the derained video (the video waits in the decoders' and the element's queues), so after
+/// Ctrl-C the muxer would write far more audio than video, and players take a video track
+/// shorter than a fifth of the file for a preview image and skip it (GStreamer's qtdemux
+/// does). Once the video has ended, audio past its end is dropped before the muxer.
+#[derive(Default)]
+struct AudioCut {
+    interrupted: AtomicBool,
+    video: Mutex<VideoEnd>,
+}
+
+#[derive(Default)]
+struct VideoEnd {
+    /// Running time of the end of the last derained frame so far.
+    end: Option<gst::ClockTime>,
+    /// The video has ended (end-of-stream left the element): `end` is final.
+    ended: bool,
+}
+
+impl AudioCut {
+    /// Notes a derained frame (`pad`: the element's source pad, for the segment).
+    fn frame(&self, pad: &gst::Pad, buffer: &gst::BufferRef) {
+        let end = buffer
+            .pts()
+            .map(|pts| pts + buffer.duration().unwrap_or(gst::ClockTime::ZERO))
+            .and_then(|t| running_time(pad, t));
+        let mut video = self.video.lock().unwrap_or_else(|e| e.into_inner());
+        if end > video.end {
+            video.end = end;
+        }
+    }
+
+    fn video_ended(&self) {
+        self.video.lock().unwrap_or_else(|e| e.into_inner()).ended = true;
+    }
+
+    /// Whether an audio buffer arriving at `pad` is to be dropped.
+    fn drops(&self, pad: &gst::Pad, buffer: &gst::BufferRef) -> bool {
+        if !self.interrupted.load(Ordering::SeqCst) {
+            return false;
+        }
+        let video = self.video.lock().unwrap_or_else(|e| e.into_inner());
+        match (video.ended, video.end) {
+            (true, Some(end)) => buffer
+                .pts()
+                .and_then(|pts| running_time(pad, pts))
+                .is_some_and(|t| t >= end),
+            _ => false,
+        }
+    }
+}
+
+/// `t` (a timestamp on `pad`) as running time, through the pad's current segment.
+fn running_time(pad: &gst::Pad, t: gst::ClockTime) -> Option<gst::ClockTime> {
+    let event = pad.sticky_event::<gst::event::Segment>(0)?;
+    event
+        .segment()
+        .downcast_ref::<gst::ClockTime>()?
+        .to_running_time(t)
+}
+
 /// Links one audio stream of `parsebin` to every muxer: as it is when MP4 can hold it, else
 /// decoded and encoded to AAC; dropped with a note when no AAC encoder is installed.
 fn link_audio(
@@ -266,6 +328,7 @@ fn link_audio(
     pad: &gst::Pad,
     caps: &gst::CapsRef,
     muxes: &[gst::Element],
+    cut: &Arc<AudioCut>,
 ) -> Result<String> {
     let name = codec(caps);
     let template = muxes[0]
@@ -331,6 +394,13 @@ fn link_audio(
     for (q, mux) in queues.iter().zip(muxes) {
         tee.link(q)?;
         link_request(q, mux, "audio_%u")?;
+        let cut = cut.clone();
+        static_pad(q, "src")?.add_probe(gst::PadProbeType::BUFFER, move |pad, probe| {
+            match probe.buffer() {
+                Some(b) if cut.drops(pad, b) => gst::PadProbeReturn::Drop,
+                _ => gst::PadProbeReturn::Ok,
+            }
+        });
     }
     for e in tail.iter().rev().chain(head.iter().rev()) {
         e.sync_state_with_parent()
@@ -502,18 +572,31 @@ fn run_pipeline(
             gst::PadProbeReturn::Ok
         });
     }
-    // Frames out of the element.
+    // Frames out of the element, and where the video ends.
     let frames = Arc::new(AtomicU64::new(0));
+    let cut = Arc::new(AudioCut::default());
     {
         let frames = frames.clone();
+        let cut = cut.clone();
         static_pad(&derain, "src")?.add_probe(
-            gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
-            move |_, probe| {
-                let n = match &probe.data {
-                    Some(gst::PadProbeData::BufferList(l)) => l.len() as u64,
-                    _ => 1,
-                };
-                frames.fetch_add(n, Ordering::Relaxed);
+            gst::PadProbeType::BUFFER
+                | gst::PadProbeType::BUFFER_LIST
+                | gst::PadProbeType::EVENT_DOWNSTREAM,
+            move |pad, probe| {
+                match &probe.data {
+                    Some(gst::PadProbeData::BufferList(l)) => {
+                        l.iter().for_each(|b| cut.frame(pad, b));
+                        frames.fetch_add(l.len() as u64, Ordering::Relaxed);
+                    }
+                    Some(gst::PadProbeData::Buffer(b)) => {
+                        cut.frame(pad, b);
+                        frames.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Some(gst::PadProbeData::Event(e)) if e.type_() == gst::EventType::Eos => {
+                        cut.video_ended();
+                    }
+                    _ => {}
+                }
                 gst::PadProbeReturn::Ok
             },
         );
@@ -522,6 +605,7 @@ fn run_pipeline(
     let streams: Arc<Mutex<Streams>> = Arc::default();
     {
         let streams = streams.clone();
+        let cut = cut.clone();
         // Weak: the pipeline owns parsebin, which owns this callback.
         let pipeline = pipeline.downgrade();
         let video_sink = static_pad(&decode, "sink")?;
@@ -539,7 +623,7 @@ fn run_pipeline(
                 streams.video = true;
                 link_pads(pad, &video_sink)
             } else if kind.starts_with("audio/") {
-                link_audio(&pipeline, pad, &caps, &muxes).map(|note| streams.notes.push(note))
+                link_audio(&pipeline, pad, &caps, &muxes, &cut).map(|note| streams.notes.push(note))
             } else {
                 let what = if kind.starts_with("video/") {
                     format!("a further video stream ({}) dropped", codec(&caps))
@@ -690,6 +774,7 @@ fn run_pipeline(
         }
         if presses == 1 && !eos_sent {
             eos_sent = true;
+            cut.interrupted.store(true, Ordering::SeqCst);
             bar.suspend(|| {
                 eprintln!(
                     "interrupted: finishing a playable file after {done} frames (Ctrl-C again \
