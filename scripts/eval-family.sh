@@ -19,7 +19,7 @@ D="${NLCL_DATA:-../shared/data}"
 OUT=out/family-eval
 [ "${SKIP_BUILD:-0}" = 1 ] || cargo build --release -p nlcl-cli -p gst-plugin-nlcl
 mkdir -p "$OUT"
-[ -d "$OUT/val/dry" ] || scripts/validation-set.sh "$OUT/val" > /dev/null
+[ -d "$OUT/val/rain-classic" ] || scripts/validation-set.sh "$OUT/val" > /dev/null
 if [ ! -d "$OUT/dry-clip" ]; then
   mkdir -p "$OUT/dry-clip"
   gst-launch-1.0 -q filesrc location="$D/paired_video/MSCSC_corner/corner.mp4_gary.mp4" ! decodebin \
@@ -32,7 +32,8 @@ for m in ${MODELS:-lite standard full}; do
   target/release/nlcl eval -m "$m" --pairs "$D/paired/Rain100L" --clean "$D/clean/Kodak24" -o "$o/report" 2>/dev/null \
     | grep -vE "^(model|per-image)" | tee "$o/report.txt"
   { target/release/nlcl eval -m "$m" --pairs "$OUT/val/rain" --clean "$OUT/val/dry" -o "$o/val" 2>/dev/null
-    target/release/nlcl eval -m "$m" --pairs "$OUT/val/rain-light" -o "$o/val" 2>/dev/null; } \
+    target/release/nlcl eval -m "$m" --pairs "$OUT/val/rain-light" -o "$o/val" 2>/dev/null
+    target/release/nlcl eval -m "$m" --pairs "$OUT/val/rain-classic" -o "$o/val" 2>/dev/null; } \
     | grep -vE "^(model|per-image)" | tee "$o/val.txt"
   target/release/nlcl eval -m "$m" --frames "$D/real_rain_video/J4RNet_practical" \
     --frames "$D/real_rain_video/NTURain_rb2" --frames "$OUT/dry-clip" -o "$o/steadiness" 2>/dev/null \

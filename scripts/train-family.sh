@@ -9,7 +9,10 @@
 # the validation photos of models/validation.txt are held out. The run folder is
 # models/runs/family-MODEL; rerunning resumes it (MINUTES limits one sitting, default none).
 # NLCL_DATA points at the data folder (default ../shared/data); THREADS sets libtorch's threads
-# (default 1). Extra arguments go to `nlcl train`. Shipped: lite 40,000 steps exported at
+# (default 1). RUN names another run folder (models/runs/RUN, e.g. a fine-tune started with
+# `--init models/default.onnx`), STYLE the renderer (default realistic), PAIR_IDENTITY the share
+# of dry pairs (default 0.3), EXPORT_TO where the model is written (default the shipped file
+# of MODEL). Extra arguments go to `nlcl train`. Shipped: lite 40,000 steps exported at
 # 15,000 and fine-tuned (family-lite-idt5), standard 15,000 exported at 3,000, full 10,000
 # exported at 4,000 (EXPORT_STEP; chosen on the validation set, see models/MODELS.md).
 set -euo pipefail
@@ -25,16 +28,18 @@ case "$NAME" in
   full) arch=(--width 32 --depth 8); out=models/full.onnx; steps=10000 ;;
   *) echo "MODEL must be lite, standard or full, not $NAME" >&2; exit 2 ;;
 esac
+out="${EXPORT_TO:-$out}"
 [ "${SKIP_BUILD:-0}" = 1 ] || cargo build --release -p nlcl-cli -p nlcl-train
-run="models/runs/family-$NAME"
+run="models/runs/${RUN:-family-$NAME}"
 limit=()
 [ -n "${MINUTES:-}" ] && limit=(--max-minutes "$MINUTES")
 OMP_NUM_THREADS="${THREADS:-1}" target/release/nlcl train \
   --render-rain-on "$D/clean_more" "$D/clean/skimage" --clean "$D/clean_more" "$D/clean/skimage" \
   --rainy "$D/real_rain/SIRR_real" "$D/real_rain_video/NTURain_rb2" "$D/real_rain_video/J4RNet_practical" \
   --holdout models/validation.txt \
+  --rain-style "${STYLE:-realistic}" \
   "${arch[@]}" --unshuffle 2 --residual --disc-channels 32 --crop 128 --batch 1 \
-  --lambda-pair 1 --pair-batch 8 --pair-crop 96 --pair-identity 0.3 --lambda-pair-rain 0 \
+  --lambda-pair 1 --pair-batch 8 --pair-crop 96 --pair-identity "${PAIR_IDENTITY:-0.3}" --lambda-pair-rain 0 \
   --unpaired-every "${UNPAIRED_EVERY:-0}" --lambda-idt 1 --ema 0.999 \
   --steps "${STEPS:-$steps}" --checkpoint-every 1000 --keep-checkpoints --no-progress \
   --out "$run" "${limit[@]}" "$@"

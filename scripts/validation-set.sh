@@ -6,6 +6,7 @@
 #   OUT/dry/          the photos themselves (do-no-harm: nlcl eval --clean OUT/dry)
 #   OUT/rain/         rain rendered on them, fixed seed, realistic style (nlcl eval --pairs OUT/rain)
 #   OUT/rain-light/   the same with the light style
+#   OUT/rain-classic/ the same with the classic style (untapered noise-and-motion-blur streaks)
 #   OUT/haze/         haze rendered on them, fixed seed (the dehazing model's validation set)
 # Usage: scripts/validation-set.sh OUT   (needs target/release/nlcl)
 set -euo pipefail
@@ -26,6 +27,8 @@ while read -r entry; do
 done < "$ROOT/models/validation.txt"
 [ -d "$OUT/rain" ] || "$NLCL" render-rain "$OUT"/dry/* -o "$OUT/rain" --pairs --style realistic --seed 7
 [ -d "$OUT/rain-light" ] || "$NLCL" render-rain "$OUT"/dry/* -o "$OUT/rain-light" --pairs --style light --seed 8
-# Older sets made before the haze renderer gain their haze folder without changing the rest.
+# Older sets made before the classic style or the haze renderer gain their folders without
+# changing the rest.
+[ -d "$OUT/rain-classic" ] || "$NLCL" render-rain "$OUT"/dry/* -o "$OUT/rain-classic" --pairs --style classic --seed 10
 [ -d "$OUT/haze" ] || "$NLCL" render-rain "$OUT"/dry/* -o "$OUT/haze" --pairs --haze --seed 9
 echo "validation set: ${#files[@]} photos in $OUT"

@@ -52,6 +52,9 @@ pub struct RainStyle {
     /// Probability that an image's rain skips the base defocus blur: thin, sharp streaks, as
     /// compressed video of real rain shows them (one pixel wide at 360 lines).
     pub sharp: f32,
+    /// Probability that an image gets classic rain ([`classic_rain`]) instead of this style:
+    /// the noise-and-motion-blur recipe most synthetic deraining sets are made with.
+    pub classic_share: f32,
 }
 
 impl Default for RainStyle {
@@ -74,6 +77,7 @@ impl Default for RainStyle {
             gamma: (1.0, 1.0),
             light_share: 0.0,
             sharp: 0.0,
+            classic_share: 0.0,
         }
     }
 }
@@ -114,15 +118,37 @@ impl RainStyle {
         }
     }
 
-    /// The names [`RainStyle::by_name`] knows.
-    pub const NAMES: [&'static str; 3] = ["light", "realistic", "mixed"];
+    /// Only classic rain ([`classic_rain`]): untapered streaks smeared from noise grains,
+    /// from sparse drizzle to dense, crossing downpours.
+    pub fn classic() -> Self {
+        RainStyle {
+            classic_share: 1.0,
+            ..RainStyle::default()
+        }
+    }
 
-    /// Looks a style up by name: `light` ([`RainStyle::default`]), `realistic` or `mixed`.
+    /// A third of the images in classic rain, the rest as [`RainStyle::mixed`] (light or
+    /// realistic, some with sharp streaks): the widest range of streak shapes the renderer
+    /// has, so that a model learns rain in general rather than one renderer's streaks.
+    pub fn broad() -> Self {
+        RainStyle {
+            classic_share: 1.0 / 3.0,
+            ..RainStyle::mixed()
+        }
+    }
+
+    /// The names [`RainStyle::by_name`] knows.
+    pub const NAMES: [&'static str; 5] = ["light", "realistic", "mixed", "classic", "broad"];
+
+    /// Looks a style up by name: `light` ([`RainStyle::default`]), `realistic`, `mixed`,
+    /// `classic` or `broad`.
     pub fn by_name(name: &str) -> Option<Self> {
         match name {
             "light" => Some(RainStyle::default()),
             "realistic" => Some(RainStyle::realistic()),
             "mixed" => Some(RainStyle::mixed()),
+            "classic" => Some(RainStyle::classic()),
+            "broad" => Some(RainStyle::broad()),
             _ => None,
         }
     }
@@ -275,17 +301,82 @@ fn drops(s: &mut [f32], w: usize, h: usize, rng: &mut Rng) {
     }
 }
 
+/// Classic synthetic rain, the recipe most deraining benchmarks are rendered with (noise
+/// grains, a slight blur, a levels stretch, a motion blur): one to three layers of straight,
+/// untapered streaks of one angle and length per layer, 1-3 pixels wide, from sparse (a few
+/// hundred streaks per megapixel) to dense crossing rain, added to the image and clipped.
+/// Unlike the photographic styles it has no taper, veil or depth: it widens the range of
+/// streak shapes a model sees in training.
+fn classic_rain(planes: &mut [f32], w: usize, h: usize, rng: &mut Rng) {
+    let n = w * h;
+    let mut s = vec![0f32; n];
+    let layers = if rng.chance(0.6) {
+        1
+    } else {
+        2 + rng.below(2) as usize
+    };
+    let base_angle = rng.range(-35.0, 35.0);
+    for k in 0..layers {
+        let mut layer = vec![0f32; n];
+        // Later layers keep roughly the wind direction: crossing rain, not random hatching.
+        let angle = if k == 0 {
+            base_angle
+        } else {
+            base_angle + rng.range(-25.0, 25.0)
+        }
+        .to_radians();
+        // Coverage (streak pixels per pixel, before widening) log-uniform from drizzle (2 %)
+        // to a downpour (30 %, shared by the layers): the scene must stay recognisable.
+        let len = rng.range(8.0, 60.0);
+        let coverage = 0.02 * (15f32).powf(rng.f32()) / (layers as f32).sqrt();
+        let density = coverage / len;
+        let bright = rng.range(0.25, 0.9);
+        let (sa, ca) = angle.sin_cos();
+        for _ in 0..(density * n as f32).round() as usize {
+            let b = bright * rng.range(0.5, 1.0);
+            let l = len * rng.range(0.85, 1.15);
+            let x0 = rng.range(-l, w as f32 + l);
+            let y0 = rng.range(-l, h as f32);
+            let steps = (l * 2.0) as usize;
+            for t in 0..=steps {
+                let u = t as f32 / steps.max(1) as f32;
+                splat(&mut layer, w, h, x0 + u * l * sa, y0 + u * l * ca, b * 0.5);
+            }
+        }
+        // Width: each blur pass widens the streaks; the levels stretch keeps them bright.
+        let passes = rng.below(3) as usize;
+        for _ in 0..passes {
+            blur(&mut layer, w, h);
+        }
+        let gain = 1.0 + 0.6 * passes as f32;
+        for (a, b) in s.iter_mut().zip(&layer) {
+            *a += b * gain;
+        }
+    }
+    let tint = [0.97, 0.99, 1.0];
+    for c in 0..3 {
+        for (v, &r) in planes[c * n..(c + 1) * n].iter_mut().zip(&s) {
+            *v = (*v + r.clamp(0.0, 1.0) * tint[c]).clamp(0.0, 1.0);
+        }
+    }
+}
+
 /// Renders rain over planar RGB `planes` (`3 * h * w`, values in [0, 1]) in place.
 pub fn render_rain(planes: &mut [f32], w: usize, h: usize, style: &RainStyle, rng: &mut Rng) {
     let n = w * h;
     if planes.len() < 3 * n || n == 0 {
         return;
     }
+    // Drawn only when asked for, so that the other styles' random streams stay as they were.
+    if style.classic_share > 0.0 && rng.chance(style.classic_share) {
+        return classic_rain(planes, w, h, rng);
+    }
     // Drawn only when mixing, so that the other styles' random streams stay as they were
     // (the validation sets are rendered from fixed seeds).
     if style.light_share > 0.0 && rng.chance(style.light_share) {
         let light = RainStyle {
             sharp: style.sharp,
+            classic_share: 0.0,
             ..RainStyle::default()
         };
         return render_rain(planes, w, h, &light, rng);
@@ -406,6 +497,33 @@ mod tests {
             peak(&blurred)
         );
         assert_ne!(blurred, base);
+    }
+
+    #[test]
+    fn classic_rain_adds_bright_streaks_and_leaves_other_streams_alone() {
+        for seed in 0..20 {
+            let mut planes = vec![0.3f32; 3 * 96 * 96];
+            render_rain(
+                &mut planes,
+                96,
+                96,
+                &RainStyle::classic(),
+                &mut Rng::new(seed),
+            );
+            // Additive: never darker, and some streak pixel clearly above the background.
+            assert!(planes.iter().all(|&v| v >= 0.3), "seed {seed}");
+            let peak = planes.iter().cloned().fold(0.0, f32::max);
+            assert!(peak > 0.35, "seed {seed}: peak {peak}");
+            // The mixed style's stream is unchanged when classic rain is off.
+            let off = RainStyle {
+                classic_share: 0.0,
+                ..RainStyle::broad()
+            };
+            assert_eq!(
+                rendered(&RainStyle::mixed(), &mut Rng::new(seed)),
+                rendered(&off, &mut Rng::new(seed))
+            );
+        }
     }
 
     #[test]

@@ -115,8 +115,10 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         seed: u64,
         /// Renderer style: `realistic` (light and heavy rain, accumulation veil, drops, dark
-        /// streaks on bright sky), `light` (light streaks only) or `mixed` (each image light or
-        /// realistic at even odds).
+        /// streaks on bright sky), `light` (light streaks only), `mixed` (each image light or
+        /// realistic at even odds), `classic` (untapered noise-and-motion-blur streaks, the
+        /// recipe of most synthetic deraining sets) or `broad` (a third each: classic, light,
+        /// realistic).
         #[arg(long, default_value = "realistic")]
         style: String,
         /// Render haze instead of rain (atmospheric scattering over a depth proxy, see

@@ -27,15 +27,19 @@ pub fn colour_shift(b: &Tensor, o: &Tensor) -> Tensor {
 }
 
 /// L1 between `b` and `c` averaged over the rain pixels only: those where the rendered rain
-/// (`rainy - clean`, any channel) exceeds 3 levels (tensors in [-1, 1]: 1 level = 2/255).
-/// Zero for dry pairs. Streaks cover a few percent of a crop; in the plain L1 their error is
-/// diluted by the rest of the image.
-pub fn streak_l1(rainy: &Tensor, b: &Tensor, c: &Tensor) -> Tensor {
-    let mask = (rainy - c)
-        .abs()
-        .amax([1i64].as_slice(), true)
-        .gt(3.0 * 2.0 / 255.0)
-        .to_kind(b.kind());
+/// (`rainy - clean`, largest over channels) exceeds 3 levels (tensors in [-1, 1]: 1 level =
+/// 2/255). With `streaks_only`, the rain's local mean (7x7) is taken off first, so that smooth
+/// veils and accumulation fall out of the mask and only streaks and drops stay: a mask that
+/// covers veils teaches "darken bright regions", which darkens dry frames. Zero for dry
+/// pairs. Streaks cover a few percent of a crop; in the plain L1 their error is diluted by
+/// the rest of the image.
+pub fn streak_l1(rainy: &Tensor, b: &Tensor, c: &Tensor, streaks_only: bool) -> Tensor {
+    let mut rain = (rainy - c).abs().amax([1i64].as_slice(), true);
+    if streaks_only {
+        let local = rain.avg_pool2d([7, 7], [1, 1], [3, 3], false, false, None::<i64>);
+        rain -= local;
+    }
+    let mask = rain.gt(3.0 * 2.0 / 255.0).to_kind(b.kind());
     let err = (b - c).abs().mean_dim([1i64].as_slice(), true, b.kind());
     (err * &mask).sum(b.kind()) / (mask.sum(b.kind()) + 1.0)
 }

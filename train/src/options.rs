@@ -31,6 +31,26 @@ impl DegradationKind {
     }
 }
 
+/// `--streak-mask`: which pixels the rain-pixel loss (`--lambda-pair-streak`) averages over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StreakMask {
+    /// Every pixel the rendered rain changes by more than 3 levels, veils included.
+    Rain,
+    /// Streaks and drops only: the rain's 7x7 local mean is taken off before the threshold,
+    /// so smooth veils and accumulation fall out.
+    Streaks,
+}
+
+impl StreakMask {
+    /// The name recorded in the model's metadata.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            StreakMask::Rain => "rain",
+            StreakMask::Streaks => "streaks",
+        }
+    }
+}
+
 /// Options of `nlcl train` / `nlcl-train train`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct TrainArgs {
@@ -49,8 +69,9 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0.5)]
     pub render_prob: f32,
     /// Rain renderer style: `realistic` (light and heavy rain, accumulation, drops, dark
-    /// streaks), `light` (the earlier light streaks only) or `mixed` (each image light or
-    /// realistic at even odds).
+    /// streaks), `light` (the earlier light streaks only), `mixed` (each image light or
+    /// realistic at even odds), `classic` (noise-and-motion-blur streaks, as most synthetic
+    /// deraining sets) or `broad` (a third each: classic, light, realistic).
     #[arg(long, default_value = "realistic")]
     pub rain_style: String,
     /// What the synthetic pairs and rendered samples show: `rain` (deraining) or `haze`
@@ -74,6 +95,10 @@ pub struct TrainArgs {
     /// of a crop, so the plain L1 barely sees them and models learn to only dim them.
     #[arg(long, default_value_t = 0.0)]
     pub lambda_pair_streak: f64,
+    /// Pixels the rain-pixel loss averages over: `rain` (all rendered rain, veils included)
+    /// or `streaks` (veils excluded, so the loss does not teach darkening bright regions).
+    #[arg(long, value_enum, default_value_t = StreakMask::Rain)]
+    pub streak_mask: StreakMask,
     /// Weight of a global colour term inside the synthetic-pair loss: the absolute mean
     /// difference between output and clean crop per image and channel. Uncertain models
     /// subtract a little everywhere (rain brightens on average), which darkens dry frames by
@@ -271,7 +296,7 @@ impl TrainArgs {
              steps={} crop={} batch={} lr={} seed={} disc_channels={} nce_patches={} \
              layer_patches={}/{} temperature={} window={} patch={} lambda_gan={} \
              lambda_location={} lambda_layer={} lambda_rec={} lambda_fid={} lambda_idt={} lambda_colour={} \
-             lambda_pair={} lambda_pair_grad={} lambda_pair_streak={} lambda_pair_mean={} lambda_pair_rain={} pair_identity={} pair_jpeg={} pair_batch={} \
+             lambda_pair={} lambda_pair_grad={} lambda_pair_streak={} streak_mask={} lambda_pair_mean={} lambda_pair_rain={} pair_identity={} pair_jpeg={} pair_batch={} \
              pair_crop={} unpaired_every={} ema={}",
             if self.cut { "cut" } else { "nlcl" },
             spec.tag(),
@@ -305,6 +330,7 @@ impl TrainArgs {
             self.lambda_pair,
             self.lambda_pair_grad,
             self.lambda_pair_streak,
+            self.streak_mask.as_str(),
             self.lambda_pair_mean,
             self.lambda_pair_rain,
             self.pair_identity,

@@ -20,7 +20,7 @@ use crate::losses::{
     colour_bias, colour_shift, gradient_l1, layer_supcon, lsgan, patch_nce, streak_l1,
 };
 use crate::nets::{Discriminator, Generator, Mlp};
-use crate::options::TrainArgs;
+use crate::options::{StreakMask, TrainArgs};
 use crate::plot;
 use crate::sampler::{gather, sample};
 
@@ -483,7 +483,8 @@ impl Trainer {
         let mut pair =
             b.l1_loss(&c, Reduction::Mean) + gradient_l1(&b, &c) * self.args.lambda_pair_grad;
         if self.args.lambda_pair_streak > 0.0 {
-            pair += streak_l1(&o, &b, &c) * self.args.lambda_pair_streak;
+            pair += streak_l1(&o, &b, &c, self.args.streak_mask == StreakMask::Streaks)
+                * self.args.lambda_pair_streak;
         }
         if self.args.lambda_pair_mean > 0.0 {
             pair += colour_bias(&b, &c) * self.args.lambda_pair_mean;

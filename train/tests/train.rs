@@ -320,12 +320,31 @@ fn streak_l1_averages_over_rain_pixels_only() {
     let out = clean.copy();
     let _ = out.narrow(3, 1, 1).fill_(0.25);
     let _ = out.narrow(3, 0, 1).fill_(0.2);
-    let v = streak_l1(&rainy, &out, &clean).double_value(&[]);
+    let v = streak_l1(&rainy, &out, &clean, false).double_value(&[]);
     // One rain pixel with error 0.25, divided by (1 + 1).
     assert!((v - 0.125).abs() < 1e-6, "{v}");
     // A dry pair adds nothing.
-    let dry = streak_l1(&clean, &out, &clean).double_value(&[]);
+    let dry = streak_l1(&clean, &out, &clean, false).double_value(&[]);
     assert_eq!(dry, 0.0);
+}
+
+#[test]
+fn streak_mask_of_streaks_leaves_veils_out() {
+    // 1x3x16x16 crops: a uniform veil of +0.1 everywhere and one bright vertical streak of
+    // +0.5 more in column 8. The output removes nothing.
+    let clean = Tensor::zeros([1, 3, 16, 16], (Kind::Float, Device::Cpu));
+    let rainy = clean.copy() + 0.1;
+    let _ = rainy.narrow(3, 8, 1).fill_(0.6);
+    let out = rainy.copy();
+    // All rain pixels: the veil counts, the mean error is near the veil's 0.1.
+    let all = streak_l1(&rainy, &out, &clean, false).double_value(&[]);
+    // Streaks only: the 16 streak pixels (error 0.6) and nothing of the veil.
+    let streaks = streak_l1(&rainy, &out, &clean, true).double_value(&[]);
+    assert!(
+        (all - (16.0 * 0.6 + 240.0 * 0.1) / 257.0).abs() < 1e-5,
+        "{all}"
+    );
+    assert!((streaks - 16.0 * 0.6 / 17.0).abs() < 1e-5, "{streaks}");
 }
 
 #[test]
