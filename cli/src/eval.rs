@@ -46,7 +46,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         model.info().provider
     );
     if let Some(dir) = &args.pairs {
-        let s = eval_pairs(&mut model, dir, &args.out, args.sheet_rows)?;
+        let (s, worst) = eval_pairs(&mut model, dir, &args.out, args.sheet_rows)?;
         println!(
             "pairs {}: input  Y-PSNR {:.2} dB  SSIM {:.4}\n{:width$}  output Y-PSNR {:.2} dB  SSIM {:.4}  (gain {:+.2} dB, {:+.4})",
             dir.display(),
@@ -59,6 +59,10 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             s.output_ssim - s.input_ssim,
             width = format!("pairs {}:", dir.display()).len()
         );
+        // A mean hides a model that ruins one image (thin bright lines taken for streaks).
+        if let Some((name, gain)) = worst {
+            println!("  worst image: {name} (gain {gain:+.2} dB)");
+        }
     }
     if let Some(dir) = &args.clean {
         let d = eval_clean(&mut model, dir, &args.out)?;
@@ -158,12 +162,14 @@ fn load_rgb8(path: &Path) -> Result<Rgb8> {
     })
 }
 
+/// Scores pairs, writing the per-image CSV and a sheet: the mean, and the image whose Y-PSNR
+/// the model raised least (or lowered most), with that gain.
 pub fn eval_pairs(
     model: &mut nlcl::runtime::Model,
     dir: &Path,
     out: &Path,
     sheet_rows: usize,
-) -> Result<PairScores> {
+) -> Result<(PairScores, Option<(String, f64)>)> {
     let (input_dir, target_dir) = pair_dirs(dir)?;
     let inputs = images::collect(&[input_dir])?;
     if inputs.is_empty() {
@@ -172,6 +178,7 @@ pub fn eval_pairs(
     let mut csv =
         String::from("image,width,height,input_psnr_y,input_ssim_y,output_psnr_y,output_ssim_y\n");
     let mut sheet_rows_imgs = Vec::new();
+    let mut worst: Option<(String, f64)> = None;
     let bar = images::progress(inputs.len() as u64, "eval");
     let report = evaluate::eval_pairs(
         &inputs,
@@ -189,14 +196,15 @@ pub fn eval_pairs(
                     mean,
                 } => {
                     let (w, h) = (input.width, input.height);
+                    let name = path.file_name().unwrap_or_default().to_string_lossy();
+                    let gain = s.output_psnr - s.input_psnr;
+                    if worst.as_ref().is_none_or(|(_, g)| gain < *g) {
+                        worst = Some((name.to_string(), gain));
+                    }
                     let _ = writeln!(
                         csv,
-                        "{},{w},{h},{:.4},{:.6},{:.4},{:.6}",
-                        path.file_name().unwrap_or_default().to_string_lossy(),
-                        s.input_psnr,
-                        s.input_ssim,
-                        s.output_psnr,
-                        s.output_ssim
+                        "{name},{w},{h},{:.4},{:.6},{:.4},{:.6}",
+                        s.input_psnr, s.input_ssim, s.output_psnr, s.output_ssim
                     );
                     if sheet_rows_imgs.len() < sheet_rows {
                         let img =
@@ -232,7 +240,7 @@ pub fn eval_pairs(
     let csv_path = out.join(format!("{tag}.csv"));
     std::fs::write(&csv_path, csv).with_context(|| format!("writing {}", csv_path.display()))?;
     images::write_rows(&sheet_rows_imgs, &out.join(format!("{tag}-sheet.png")))?;
-    Ok(mean)
+    Ok((mean, worst))
 }
 
 /// Mean Y and RGB PSNR and colour shift between each clean image and the model's output on it.

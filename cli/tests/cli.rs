@@ -175,6 +175,11 @@ fn eval_of_identity_model_scores_input_equal_output() {
         );
     }
     assert!(out.join("pairs-sheet.png").exists());
+    // The identity neither gains nor loses on any image: the first is the worst.
+    assert!(
+        text.contains("worst image: 0.png (gain +0.00 dB)"),
+        "{text}"
+    );
     // Do-no-harm of the identity is perfect (capped at 100 dB), without a colour cast.
     assert!(text.contains("Y 100.00 dB"), "{text}");
     assert!(
@@ -357,6 +362,25 @@ fn built_in_model_meets_its_stated_quality() {
         "output SSIM {out_ssim} vs input {ssim}\n{text}"
     );
     assert!(harm >= 50.0, "do-no-harm {harm} dB\n{text}");
+    // The worst image named is the one of least gain in the per-image CSV.
+    let csv = std::fs::read_to_string(dir.path().join("Rain100L.csv")).unwrap();
+    let least = csv
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            let gain = f[5].parse::<f64>().unwrap() - f[3].parse::<f64>().unwrap();
+            (gain, f[0].to_string())
+        })
+        .min_by(|a, b| a.0.total_cmp(&b.0))
+        .unwrap();
+    assert!(
+        text.contains(&format!(
+            "worst image: {} (gain {:+.2} dB)",
+            least.1, least.0
+        )),
+        "{least:?}\n{text}"
+    );
 }
 
 /// A few small images with texture, so that rain and training have something to work on.
