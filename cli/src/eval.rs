@@ -65,7 +65,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         }
     }
     if let Some(dir) = &args.clean {
-        let d = eval_clean(&mut model, dir, &args.out)?;
+        let (d, worst) = eval_clean(&mut model, dir, &args.out)?;
         println!(
             "do-no-harm {}: PSNR(model(x), x) Y {:.2} dB, RGB {:.2} dB; mean colour shift \
              R {:+.2} G {:+.2} B {:+.2} levels",
@@ -76,6 +76,9 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             d.shift[1],
             d.shift[2]
         );
+        if let Some((name, psnr)) = worst {
+            println!("  worst image: {name} (Y {psnr:.2} dB)");
+        }
     }
     for dir in &args.frames {
         let s = eval_frames(&mut model, dir)?;
@@ -243,13 +246,19 @@ pub fn eval_pairs(
     Ok((mean, worst))
 }
 
-/// Mean Y and RGB PSNR and colour shift between each clean image and the model's output on it.
-pub fn eval_clean(model: &mut nlcl::runtime::Model, dir: &Path, out: &Path) -> Result<DoNoHarm> {
+/// Mean Y and RGB PSNR and colour shift between each clean image and the model's output on it,
+/// and the image the model changes most (lowest Y-PSNR), with that PSNR.
+pub fn eval_clean(
+    model: &mut nlcl::runtime::Model,
+    dir: &Path,
+    out: &Path,
+) -> Result<(DoNoHarm, Option<(String, f64)>)> {
     let files = images::collect(&[dir.to_path_buf()])?;
     if files.is_empty() {
         bail!("no images in {}", dir.display());
     }
     let mut csv = String::from("image,psnr_y,psnr_rgb,shift_r,shift_g,shift_b\n");
+    let mut worst: Option<(String, f64)> = None;
     let bar = images::progress(files.len() as u64, "do-no-harm");
     let report = evaluate::eval_clean(
         &files,
@@ -258,15 +267,14 @@ pub fn eval_clean(model: &mut nlcl::runtime::Model, dir: &Path, out: &Path) -> R
         |event| {
             match event {
                 Event::Scored { path, score: d, .. } => {
+                    let name = path.file_name().unwrap_or_default().to_string_lossy();
+                    if worst.as_ref().is_none_or(|(_, p)| d.psnr_y < *p) {
+                        worst = Some((name.to_string(), d.psnr_y));
+                    }
                     let _ = writeln!(
                         csv,
-                        "{},{:.4},{:.4},{:.4},{:.4},{:.4}",
-                        path.file_name().unwrap_or_default().to_string_lossy(),
-                        d.psnr_y,
-                        d.psnr_rgb,
-                        d.shift[0],
-                        d.shift[1],
-                        d.shift[2]
+                        "{name},{:.4},{:.4},{:.4},{:.4},{:.4}",
+                        d.psnr_y, d.psnr_rgb, d.shift[0], d.shift[1], d.shift[2]
                     );
                 }
                 Event::Skipped { path, error } => {
@@ -285,5 +293,5 @@ pub fn eval_clean(model: &mut nlcl::runtime::Model, dir: &Path, out: &Path) -> R
         .map(|s| s.to_string_lossy().to_string())
         .unwrap_or_else(|| "clean".into());
     std::fs::write(out.join(format!("{tag}-do-no-harm.csv")), csv)?;
-    Ok(mean)
+    Ok((mean, worst))
 }
