@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # CPU time of nlclderain on a dry clip and a rainy clip, with and without auto-bypass:
 #   bench/auto-bypass.sh [DRY_CLIP] [RAINY_CLIP] [extra nlclderain properties...]
-# Defaults: the two sides of the MSCSC "corner" pair in NLCL_DATA (default ../shared/data):
-# the same street without and with rain. Each clip is decoded once to raw I420 frames of SIZE
+# Defaults, from NLCL_DATA (default ../shared/data): dry = the clean side of the MSCSC "corner"
+# pair (a street, 100 frames); rainy = the J4RNet "practical" frames (real heavy rain, 50
+# frames), encoded to a clip first. (The pair's corner.mp4_garyrain.mp4 is not a rainy clip: it
+# holds the rain layer alone, streaks on black.) Each clip is decoded once to raw I420 frames of SIZE
 # (default 640x360) in a file (so decoding does not count), then pushed through the element
 # with and without auto-bypass, REPEAT times in a row (default 3: start-up counts less). Prints, per clip
 # and setting, the process's CPU time (user + system), the frames the model ran on (the
@@ -14,12 +16,20 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export GST_PLUGIN_PATH="${GST_PLUGIN_PATH:-$ROOT/target/release}"
 D="${NLCL_DATA:-$ROOT/../shared/data}"
 dry="${1:-$D/paired_video/MSCSC_corner/corner.mp4_gary.mp4}"
-rainy="${2:-$D/paired_video/MSCSC_corner/corner.mp4_garyrain.mp4}"
+rainy="${2:-}"
 shift $(( $# < 2 ? $# : 2 ))
 extra=("$@")
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
-echo "CPU: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(nproc) cores"
+if [ -z "$rainy" ]; then
+  frames_dir="$D/real_rain_video/J4RNet_practical"
+  [ -d "$frames_dir" ] || { echo "missing frames: $frames_dir" >&2; exit 2; }
+  rainy="$tmp/J4RNet_practical.mp4"
+  gst-launch-1.0 -q multifilesrc location="$frames_dir/%03d.png" start-index=1 \
+    caps=image/png,framerate=25/1 ! pngdec ! videoconvert ! video/x-raw,format=I420 \
+    ! x264enc quantizer=10 pass=quant ! h264parse ! mp4mux ! filesink location="$rainy"
+fi
+echo "CPU: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(getconf _NPROCESSORS_ONLN) cores"
 for clip in "$dry" "$rainy"; do
   [ -f "$clip" ] || { echo "missing clip: $clip" >&2; exit 2; }
   name=$(basename "$clip")
