@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Side-by-side sheets of real rain for the model family, committed in models/sheets/:
-# each row is input | pure NLCL (the earlier built-in model) | lite | standard | full.
+# each row is input | pure NLCL (the first built-in model) | the InstanceNorm lite (built in
+# until the normalisation-free one) | lite | standard | full.
 #   real-rain-sirr.jpg     the first six SIRR_real web photos by file name
 #   real-rain-video.jpg    frames 10 and 40 of NTURain rb2 and of J4RNet practical
 #   samples.jpg            the README's four sample photos (samples/rain)
@@ -14,7 +15,8 @@ cd "$ROOT"
 D="${NLCL_DATA:-../shared/data}"
 S=models/sheets
 mkdir -p "$S" out/sheets
-compare=(-m models/nlcl-w16d4s2r.onnx --compare lite --compare standard --compare full)
+compare=(-m models/nlcl-w16d4s2r.onnx --compare models/lite-instancenorm.onnx --compare lite
+  --compare standard --compare full)
 sirr=()
 while read -r f; do sirr+=("$D/real_rain/SIRR_real/$f"); done < <(ls "$D/real_rain/SIRR_real" | sort | head -n 6)
 target/release/nlcl derain "${sirr[@]}" -o out/sheets/sirr --overwrite "${compare[@]}" --sheet "$S/real-rain-sirr.jpg"

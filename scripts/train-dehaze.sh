@@ -16,7 +16,7 @@ D="${NLCL_DATA:-../shared/data}"
 run=models/runs/dehaze-lite
 OMP_NUM_THREADS="${THREADS:-1}" target/release/nlcl train \
   --render-rain-on "$D/clean_more" "$D/clean/skimage" --clean "$D/clean_more" "$D/clean/skimage" \
-  --holdout models/validation.txt --init models/default.onnx --degradation haze \
+  --holdout models/validation.txt --init models/lite-instancenorm.onnx --degradation haze \
   --unshuffle 2 --residual --disc-channels 32 --crop 128 --batch 1 \
   --lambda-pair 1 --pair-batch 8 --pair-crop 96 --pair-identity 0.2 --lambda-pair-rain 0 \
   --lambda-pair-mean 1 --pair-jpeg 0.2 --unpaired-every 0 --lambda-idt 1 --ema 0.999 --lr 2e-4 \

@@ -304,8 +304,8 @@ fn missing_model_is_named_in_the_error() {
     assert!(err.contains("/nonexistent/m.onnx"), "{err}");
 }
 
-/// The built-in model keeps the quality stated in models/MODELS.md: Rain100L at least 28.0 dB
-/// with SSIM above the input's, and rain-free Kodak24 photos within 38 dB (Y) of the input.
+/// The built-in model keeps the quality stated in models/MODELS.md: Rain100L at least 28.2 dB
+/// with SSIM above the input's, and rain-free Kodak24 photos within 45 dB (Y) of the input.
 #[test]
 fn built_in_model_meets_its_stated_quality() {
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data");
@@ -355,13 +355,13 @@ fn built_in_model_meets_its_stated_quality() {
         .unwrap()
         .parse()
         .unwrap();
-    // models/MODELS.md states 27.62 dB and 51.23 dB (Kodak24, Y) for the built-in lite model.
-    assert!(psnr >= 27.55, "Rain100L output {psnr} dB\n{text}");
+    // models/MODELS.md states 28.28 dB and 45.23 dB (Kodak24, Y) for the built-in lite model.
+    assert!(psnr >= 28.2, "Rain100L output {psnr} dB\n{text}");
     assert!(
         out_ssim > ssim,
         "output SSIM {out_ssim} vs input {ssim}\n{text}"
     );
-    assert!(harm >= 50.0, "do-no-harm {harm} dB\n{text}");
+    assert!(harm >= 45.0, "do-no-harm {harm} dB\n{text}");
     // The worst image named is the one of least gain in the per-image CSV.
     let csv = std::fs::read_to_string(dir.path().join("Rain100L.csv")).unwrap();
     let least = csv
