@@ -12,9 +12,13 @@
 # (default 1). RUN names another run folder (models/runs/RUN, e.g. a fine-tune started with
 # `--init models/default.onnx`), STYLE the renderer (default realistic), PAIR_IDENTITY the share
 # of dry pairs (default 0.3), EXPORT_TO where the model is written (default the shipped file
-# of MODEL). Extra arguments go to `nlcl train`. Shipped: lite 40,000 steps exported at
-# 15,000 and fine-tuned (family-lite-idt5), standard 15,000 exported at 3,000, full 10,000
-# exported at 4,000 (EXPORT_STEP; chosen on the validation set, see models/MODELS.md).
+# of MODEL). Extra arguments go to `nlcl train`. Shipped (chosen on the validation set, see
+# models/MODELS.md): lite and standard are normalisation-free,
+#   MODEL=lite RUN=family-lite-nf-mixed STYLE=mixed PAIR_IDENTITY=0.4 EXPORT_STEP=36000 \
+#     scripts/train-family.sh --no-norm --lr 5e-4
+#   MODEL=standard RUN=family-standard-nf-mixed STYLE=mixed PAIR_IDENTITY=0.4 STEPS=16000 \
+#     scripts/train-family.sh --no-norm --lr 5e-4
+# full (InstanceNorm) is this script's defaults, 10,000 steps exported at 4,000 (EXPORT_STEP).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
