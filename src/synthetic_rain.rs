@@ -168,6 +168,37 @@ fn splat(s: &mut [f32], w: usize, h: usize, x: f32, y: f32, v: f32) {
     }
 }
 
+/// Draws one straight streak from `(x0, y0)` along `(sin, cos)` of the angle: `len` pixels in
+/// `len * density` anti-aliased steps, `thick` pixels wide, peak value `b`; tapered (a drop's
+/// motion-blurred trace fades in and out) or of even brightness.
+#[allow(clippy::too_many_arguments)]
+fn trace(
+    s: &mut [f32],
+    w: usize,
+    h: usize,
+    (x0, y0): (f32, f32),
+    len: f32,
+    (sa, ca): (f32, f32),
+    density: f32,
+    thick: usize,
+    b: f32,
+    tapered: bool,
+) {
+    let steps = (len * density) as usize;
+    for t in 0..=steps {
+        let u = t as f32 / steps.max(1) as f32;
+        let v = if tapered {
+            b * (std::f32::consts::PI * u).sin().max(0.0).sqrt() * 0.5
+        } else {
+            b * 0.5
+        };
+        let (px, py) = (x0 + u * len * sa, y0 + u * len * ca);
+        for k in 0..thick {
+            splat(s, w, h, px + k as f32 * ca, py - k as f32 * sa, v);
+        }
+    }
+}
+
 fn streak_layer(s: &mut [f32], w: usize, h: usize, style: &RainStyle, scale: f32, rng: &mut Rng) {
     let angle = rng.range(-style.max_angle, style.max_angle).to_radians();
     let density = rng.range(style.density.0, style.density.1);
@@ -184,16 +215,7 @@ fn streak_layer(s: &mut [f32], w: usize, h: usize, style: &RainStyle, scale: f32
         let b = bright * rng.range(0.6, 1.2);
         let x0 = rng.range(-len, w as f32 + len);
         let y0 = rng.range(-len, h as f32);
-        let steps = (len * 2.0) as usize;
-        for t in 0..=steps {
-            let u = t as f32 / steps.max(1) as f32;
-            // Tapered ends: a drop's motion-blurred trace fades in and out.
-            let v = b * (std::f32::consts::PI * u).sin().max(0.0).sqrt() * 0.5;
-            let (px, py) = (x0 + u * len * sa, y0 + u * len * ca);
-            for k in 0..thick {
-                splat(s, w, h, px + k as f32 * ca, py - k as f32 * sa, v);
-            }
-        }
+        trace(s, w, h, (x0, y0), len, (sa, ca), 2.0, thick, b, true);
     }
 }
 
@@ -240,15 +262,18 @@ fn heavy_layer(
         let b = bright * rng.range(0.5, 1.1);
         let x0 = rng.range(-len, w as f32 + len);
         let y0 = rng.range(-len, h as f32);
-        let steps = (len * 1.5) as usize;
-        for t in 0..=steps {
-            let u = t as f32 / steps.max(1) as f32;
-            let v = b * (std::f32::consts::PI * u).sin().max(0.0).sqrt() * 0.5;
-            let (px, py) = (x0 + u * len * sa, y0 + u * len * ca);
-            for k in 0..thick {
-                splat(&mut layer, w, h, px + k as f32 * ca, py - k as f32 * sa, v);
-            }
-        }
+        trace(
+            &mut layer,
+            w,
+            h,
+            (x0, y0),
+            len,
+            (sa, ca),
+            1.5,
+            thick,
+            b,
+            true,
+        );
     }
     // Gaussian-like thickening: more defocus for the nearest layer.
     for _ in 0..(1 + (near * 2.0).round() as usize) {
@@ -337,11 +362,7 @@ fn classic_rain(planes: &mut [f32], w: usize, h: usize, rng: &mut Rng) {
             let l = len * rng.range(0.85, 1.15);
             let x0 = rng.range(-l, w as f32 + l);
             let y0 = rng.range(-l, h as f32);
-            let steps = (l * 2.0) as usize;
-            for t in 0..=steps {
-                let u = t as f32 / steps.max(1) as f32;
-                splat(&mut layer, w, h, x0 + u * l * sa, y0 + u * l * ca, b * 0.5);
-            }
+            trace(&mut layer, w, h, (x0, y0), l, (sa, ca), 2.0, 1, b, false);
         }
         // Width: each blur pass widens the streaks; the levels stretch keeps them bright.
         let passes = rng.below(3) as usize;
