@@ -165,6 +165,18 @@ fn load_rgb8(path: &Path) -> Result<Rgb8> {
     })
 }
 
+/// The image with the lowest score offered so far (the worst image under a mean).
+#[derive(Default)]
+struct Lowest(Option<(String, f64)>);
+
+impl Lowest {
+    fn offer(&mut self, name: &str, score: f64) {
+        if self.0.as_ref().is_none_or(|(_, low)| score < *low) {
+            self.0 = Some((name.to_string(), score));
+        }
+    }
+}
+
 /// Scores pairs, writing the per-image CSV and a sheet: the mean, and the image whose Y-PSNR
 /// the model raised least (or lowered most), with that gain.
 pub fn eval_pairs(
@@ -181,7 +193,7 @@ pub fn eval_pairs(
     let mut csv =
         String::from("image,width,height,input_psnr_y,input_ssim_y,output_psnr_y,output_ssim_y\n");
     let mut sheet_rows_imgs = Vec::new();
-    let mut worst: Option<(String, f64)> = None;
+    let mut worst = Lowest::default();
     let bar = images::progress(inputs.len() as u64, "eval");
     let report = evaluate::eval_pairs(
         &inputs,
@@ -201,9 +213,7 @@ pub fn eval_pairs(
                     let (w, h) = (input.width, input.height);
                     let name = path.file_name().unwrap_or_default().to_string_lossy();
                     let gain = s.output_psnr - s.input_psnr;
-                    if worst.as_ref().is_none_or(|(_, g)| gain < *g) {
-                        worst = Some((name.to_string(), gain));
-                    }
+                    worst.offer(&name, gain);
                     let _ = writeln!(
                         csv,
                         "{name},{w},{h},{:.4},{:.6},{:.4},{:.6}",
@@ -243,7 +253,7 @@ pub fn eval_pairs(
     let csv_path = out.join(format!("{tag}.csv"));
     std::fs::write(&csv_path, csv).with_context(|| format!("writing {}", csv_path.display()))?;
     images::write_rows(&sheet_rows_imgs, &out.join(format!("{tag}-sheet.png")))?;
-    Ok((mean, worst))
+    Ok((mean, worst.0))
 }
 
 /// Mean Y and RGB PSNR and colour shift between each clean image and the model's output on it,
@@ -258,7 +268,7 @@ pub fn eval_clean(
         bail!("no images in {}", dir.display());
     }
     let mut csv = String::from("image,psnr_y,psnr_rgb,shift_r,shift_g,shift_b\n");
-    let mut worst: Option<(String, f64)> = None;
+    let mut worst = Lowest::default();
     let bar = images::progress(files.len() as u64, "do-no-harm");
     let report = evaluate::eval_clean(
         &files,
@@ -268,9 +278,7 @@ pub fn eval_clean(
             match event {
                 Event::Scored { path, score: d, .. } => {
                     let name = path.file_name().unwrap_or_default().to_string_lossy();
-                    if worst.as_ref().is_none_or(|(_, p)| d.psnr_y < *p) {
-                        worst = Some((name.to_string(), d.psnr_y));
-                    }
+                    worst.offer(&name, d.psnr_y);
                     let _ = writeln!(
                         csv,
                         "{name},{:.4},{:.4},{:.4},{:.4},{:.4}",
@@ -293,5 +301,5 @@ pub fn eval_clean(
         .map(|s| s.to_string_lossy().to_string())
         .unwrap_or_else(|| "clean".into());
     std::fs::write(out.join(format!("{tag}-do-no-harm.csv")), csv)?;
-    Ok((mean, worst))
+    Ok((mean, worst.0))
 }

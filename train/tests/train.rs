@@ -502,6 +502,25 @@ fn ablations_train_and_record_their_flags() {
 }
 
 #[test]
+fn rain_drops_overrides_the_style_and_is_recorded() {
+    let dir = TempDir::new("drops");
+    let (rainy, clean) = make_data(&dir.0);
+    let mut args = tiny_args(&dir.0, rainy, clean, "drops");
+    args.rain_style = "mixed".into();
+    assert_eq!(args.rain_style().unwrap().drops, RainStyle::mixed().drops);
+    assert!(
+        !args.data_text().contains("rain_drops"),
+        "unset: not recorded"
+    );
+    args.rain_drops = Some(0.0);
+    assert_eq!(args.rain_style().unwrap().drops, 0.0);
+    assert!(args.data_text().contains("rain_style=mixed rain_drops=0 "));
+    args.rain_drops = Some(1.5);
+    let err = args.rain_style().unwrap_err().to_string();
+    assert!(err.contains("--rain-drops 1.5"), "{err}");
+}
+
+#[test]
 fn resume_continues_from_the_saved_step_and_weights() {
     let dir = TempDir::new("resume");
     let (rainy, clean) = make_data(&dir.0);
