@@ -230,6 +230,10 @@ pub struct Domains {
     /// the frames of compressed video: the model sees rain under compression artefacts and
     /// learns to keep the artefacts of the scene.
     pub pair_jpeg: f32,
+    /// Largest standard deviation, in 8-bit levels, of the Gaussian noise added to the rainy
+    /// side of each pair (drawn per pair; 0 = none): the model learns to leave camera noise
+    /// out of its output rather than pass it on.
+    pub pair_noise: f32,
 }
 
 /// A batch of synthetic pairs, planar [0, 1]: rain rendered on a clean crop, and that crop.
@@ -280,6 +284,9 @@ impl Domains {
                     .render(&mut o, crop as usize, crop as usize, rng);
             }
             // Drawn only when asked for, so runs without it keep their random streams.
+            if self.pair_noise > 0.0 {
+                add_noise(&mut o, rng.range(0.0, self.pair_noise) / 255.0, rng);
+            }
             if self.pair_jpeg > 0.0 && rng.chance(self.pair_jpeg) {
                 let quality = 30 + rng.below(61) as u8;
                 let c = jpeg_round_trip(&c, crop, quality);
@@ -302,6 +309,17 @@ impl Domains {
             out.extend(random_crop(&self.clean.images[i], crop, true, rng));
         }
         out
+    }
+}
+
+/// Adds Gaussian noise of standard deviation `sigma` (in [0, 1] units) to every sample,
+/// clamped to [0, 1].
+pub fn add_noise(planes: &mut [f32], sigma: f32, rng: &mut Rng) {
+    if sigma <= 0.0 {
+        return;
+    }
+    for v in planes {
+        *v = (*v + sigma * rng.normal()).clamp(0.0, 1.0);
     }
 }
 

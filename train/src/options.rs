@@ -118,6 +118,12 @@ pub struct TrainArgs {
     /// (quality 30-90), like frames of compressed video.
     #[arg(long, default_value_t = 0.0)]
     pub pair_jpeg: f32,
+    /// Sensor noise on the rainy side of the synthetic pairs: Gaussian, with a standard
+    /// deviation drawn per pair up to this many 8-bit levels (0 = off). The clean photos are
+    /// downscaled and nearly noise-free; camera frames are not, and noise that changes every
+    /// frame is what a model taught to keep it passes on (or amplifies) as flicker.
+    #[arg(long, default_value_t = 0.0, value_name = "LEVELS")]
+    pub pair_noise: f32,
     /// Fraction of synthetic pairs left dry (clean in, clean out): teaches "do no harm".
     #[arg(long, default_value_t = 0.2)]
     pub pair_identity: f32,
@@ -302,7 +308,7 @@ impl TrainArgs {
              steps={} crop={} batch={} lr={} seed={} disc_channels={} nce_patches={} \
              layer_patches={}/{} temperature={} window={} patch={} lambda_gan={} \
              lambda_location={} lambda_layer={} lambda_rec={} lambda_fid={} lambda_idt={} lambda_colour={} \
-             lambda_pair={} lambda_pair_grad={} lambda_pair_streak={} streak_mask={} lambda_pair_mean={} lambda_pair_rain={} pair_identity={} pair_jpeg={} pair_batch={} \
+             lambda_pair={} lambda_pair_grad={} lambda_pair_streak={} streak_mask={} lambda_pair_mean={} lambda_pair_rain={} pair_identity={} pair_jpeg={} pair_noise={} pair_batch={} \
              pair_crop={} unpaired_every={} ema={}",
             if self.cut { "cut" } else { "nlcl" },
             spec.tag(),
@@ -341,6 +347,7 @@ impl TrainArgs {
             self.lambda_pair_rain,
             self.pair_identity,
             self.pair_jpeg,
+            self.pair_noise,
             self.pair_batch(),
             self.pair_crop(),
             self.unpaired_every,
@@ -458,6 +465,12 @@ impl TrainArgs {
         }
         if !(0.0..=1.0).contains(&self.pair_identity) {
             bail!("--pair-identity must be in [0, 1]");
+        }
+        if !(0.0..=64.0).contains(&self.pair_noise) {
+            bail!(
+                "--pair-noise {}: must be in [0, 64] levels",
+                self.pair_noise
+            );
         }
         if !(0.0..1.0).contains(&self.ema) {
             bail!("--ema must be in [0, 1) (0 = off)");

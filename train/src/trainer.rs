@@ -165,6 +165,7 @@ impl Trainer {
             degradation: args.degradation()?,
             pair_identity: args.pair_identity,
             pair_jpeg: args.pair_jpeg,
+            pair_noise: args.pair_noise,
         };
 
         let vs_g = nn::VarStore::new(device);

@@ -9,7 +9,7 @@ use nlcl::onnx::meta::{STEPS, TRAINER};
 use nlcl::rng::Rng;
 use nlcl::synthetic_rain::{RainStyle, render_rain};
 use nlcl_train::checkpoint::Checkpoint;
-use nlcl_train::data::{jpeg_round_trip, synthetic_clean};
+use nlcl_train::data::{add_noise, jpeg_round_trip, synthetic_clean};
 use nlcl_train::losses::{
     LayerLossForm, colour_bias, colour_shift, layer_supcon, official_layer_floor, patch_nce,
     streak_l1,
@@ -292,6 +292,34 @@ fn jpeg_round_trip_degrades_a_crop_slightly() {
         err(&q90),
         err(&q30)
     );
+}
+
+#[test]
+fn pair_noise_has_the_drawn_spread_and_stays_in_range() {
+    let mut rng = Rng::new(3);
+    let grey = vec![0.5f32; 3 * 64 * 64];
+    let mut noisy = grey.clone();
+    add_noise(&mut noisy, 4.0 / 255.0, &mut rng);
+    let n = noisy.len() as f32;
+    let mean = noisy.iter().sum::<f32>() / n;
+    let sd = (noisy.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / n).sqrt() * 255.0;
+    assert!(
+        (mean - 0.5).abs() < 0.001 && (sd - 4.0).abs() < 0.2,
+        "{mean} {sd}"
+    );
+    let mut white = vec![1.0f32; 300];
+    add_noise(&mut white, 0.1, &mut rng);
+    assert!(white.iter().all(|v| (0.0..=1.0).contains(v)) && white.iter().any(|&v| v < 1.0));
+    let mut same = grey.clone();
+    add_noise(&mut same, 0.0, &mut rng);
+    assert_eq!(same, grey, "sigma 0 leaves the crop alone");
+    // Out-of-range values are refused before training starts.
+    let dir = TempDir::new("noise");
+    let (rainy, clean) = make_data(&dir.0);
+    let mut args = tiny_args(&dir.0, rainy, clean, "noise");
+    args.pair_noise = -1.0;
+    let err = format!("{:#}", nlcl_train::train(&args).unwrap_err());
+    assert!(err.contains("--pair-noise -1"), "{err}");
 }
 
 #[test]
