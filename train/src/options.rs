@@ -80,6 +80,12 @@ pub struct TrainArgs {
     /// between buildings and trees), so 0 trades that removal for do-no-harm.
     #[arg(long, value_name = "P")]
     pub rain_drops: Option<f32>,
+    /// Caps the strength of heavy rain's accumulation veil (the style's range is 0.05-0.25;
+    /// 0 leaves the veil out). The veil greys whatever it covers, so flat bright areas of
+    /// rendered rain often were mid-tones; a model taught to undo it also darkens white walls
+    /// and overcast sky in dry footage.
+    #[arg(long, value_name = "MAX")]
+    pub rain_accumulation: Option<f32>,
     /// What the synthetic pairs and rendered samples show: `rain` (deraining) or `haze`
     /// (dehazing: atmospheric scattering over a depth proxy; --rain-style is then unused).
     #[arg(long, value_enum, default_value_t = DegradationKind::Rain)]
@@ -388,6 +394,12 @@ impl TrainArgs {
             }
             style.drops = p;
         }
+        if let Some(max) = self.rain_accumulation {
+            if !(0.0..=1.0).contains(&max) {
+                bail!("--rain-accumulation {max}: must be in [0, 1]");
+            }
+            style.accumulation = (style.accumulation.0.min(max), max);
+        }
         Ok(style)
     }
 
@@ -400,7 +412,7 @@ impl TrainArgs {
                 .join(",")
         };
         format!(
-            "rainy=[{}] render_rain_on=[{}] render_prob={} degradation={} rain_style={}{} clean=[{}] max_side={} holdout={}",
+            "rainy=[{}] render_rain_on=[{}] render_prob={} degradation={} rain_style={}{}{} clean=[{}] max_side={} holdout={}",
             list(&self.rainy),
             list(&self.render_rain_on),
             self.render_prob,
@@ -409,6 +421,8 @@ impl TrainArgs {
             // Only when set, so the recipes of earlier runs (and their resumption) read as before.
             self.rain_drops
                 .map_or(String::new(), |p| format!(" rain_drops={p}")),
+            self.rain_accumulation
+                .map_or(String::new(), |a| format!(" rain_accumulation={a}")),
             list(&self.clean),
             self.max_side,
             self.holdout

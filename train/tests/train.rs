@@ -530,7 +530,7 @@ fn ablations_train_and_record_their_flags() {
 }
 
 #[test]
-fn rain_drops_overrides_the_style_and_is_recorded() {
+fn rain_overrides_change_the_style_and_are_recorded() {
     let dir = TempDir::new("drops");
     let (rainy, clean) = make_data(&dir.0);
     let mut args = tiny_args(&dir.0, rainy, clean, "drops");
@@ -543,9 +543,22 @@ fn rain_drops_overrides_the_style_and_is_recorded() {
     args.rain_drops = Some(0.0);
     assert_eq!(args.rain_style().unwrap().drops, 0.0);
     assert!(args.data_text().contains("rain_style=mixed rain_drops=0 "));
+    args.rain_accumulation = Some(0.0);
+    assert_eq!(args.rain_style().unwrap().accumulation, (0.0, 0.0));
+    assert!(
+        args.data_text()
+            .contains("rain_drops=0 rain_accumulation=0 ")
+    );
+    args.rain_accumulation = Some(0.1);
+    let (lo, hi) = args.rain_style().unwrap().accumulation;
+    assert!(lo <= hi && hi == 0.1, "{lo} {hi}");
     args.rain_drops = Some(1.5);
     let err = args.rain_style().unwrap_err().to_string();
     assert!(err.contains("--rain-drops 1.5"), "{err}");
+    args.rain_drops = None;
+    args.rain_accumulation = Some(-0.5);
+    let err = args.rain_style().unwrap_err().to_string();
+    assert!(err.contains("--rain-accumulation -0.5"), "{err}");
 }
 
 #[test]
