@@ -3,7 +3,8 @@
 # models/MODELS.md reports them, into out/family-eval/NAME/*.txt:
 #   report.txt      Rain100L Y-PSNR / SSIM, Kodak24 do-no-harm (the report sets: never used to
 #                   choose anything)
-#   val.txt         the validation set (scripts/validation-set.sh): rendered rain and dry photos
+#   val.txt         the validation set (scripts/validation-set.sh): rendered rain and dry photos,
+#                   and do-no-harm on a dry clip scaled to 640x360 (as bench/auto-bypass.sh runs it)
 #   steadiness.txt  frame-to-frame change on the rain videos and on a dry clip (the clean side of
 #                   the MSCSC pair, decoded by GStreamer)
 #   fps.txt         frames per second at 640x360 in gst-launch-1.0 (bench/gst-launch-fps.sh,
@@ -20,11 +21,10 @@ OUT=out/family-eval
 [ "${SKIP_BUILD:-0}" = 1 ] || cargo build --release -p nlcl-cli -p gst-plugin-nlcl
 mkdir -p "$OUT"
 [ -d "$OUT/val/rain-classic" ] || scripts/validation-set.sh "$OUT/val" > /dev/null
-if [ ! -d "$OUT/dry-clip" ]; then
-  mkdir -p "$OUT/dry-clip"
-  gst-launch-1.0 -q filesrc location="$D/paired_video/MSCSC_corner/corner.mp4_gary.mp4" ! decodebin \
-    ! videoconvert ! video/x-raw,format=RGB ! pngenc ! multifilesink location="$OUT/dry-clip/%04d.png"
-fi
+scripts/dry-clip.sh "$OUT/dry-clip"
+# The same clip as bench/auto-bypass.sh feeds the element (scaled to 640x360): soft, upscaled
+# video is where the models change dry frames most.
+scripts/dry-clip.sh "$OUT/dry-clip-360" 640x360
 for m in ${MODELS:-lite standard full}; do
   o="$OUT/$(basename "$m" .onnx)"
   mkdir -p "$o"
@@ -33,7 +33,8 @@ for m in ${MODELS:-lite standard full}; do
     | grep -vE "^(model|per-image)" | tee "$o/report.txt"
   { target/release/nlcl eval -m "$m" --pairs "$OUT/val/rain" --clean "$OUT/val/dry" -o "$o/val" 2>/dev/null
     target/release/nlcl eval -m "$m" --pairs "$OUT/val/rain-light" -o "$o/val" 2>/dev/null
-    target/release/nlcl eval -m "$m" --pairs "$OUT/val/rain-classic" -o "$o/val" 2>/dev/null; } \
+    target/release/nlcl eval -m "$m" --pairs "$OUT/val/rain-classic" -o "$o/val" 2>/dev/null
+    target/release/nlcl eval -m "$m" --clean "$OUT/dry-clip-360" -o "$o/val" 2>/dev/null; } \
     | grep -vE "^(model|per-image)" | tee "$o/val.txt"
   target/release/nlcl eval -m "$m" --frames "$D/real_rain_video/J4RNet_practical" \
     --frames "$D/real_rain_video/NTURain_rb2" --frames "$OUT/dry-clip" -o "$o/steadiness" 2>/dev/null \
