@@ -355,13 +355,13 @@ fn built_in_model_meets_its_stated_quality() {
         .unwrap()
         .parse()
         .unwrap();
-    // models/MODELS.md states 28.28 dB and 45.23 dB (Kodak24, Y) for the built-in lite model.
-    assert!(psnr >= 28.2, "Rain100L output {psnr} dB\n{text}");
+    // models/MODELS.md states 28.20 dB and 48.34 dB (Kodak24, Y) for the built-in lite model.
+    assert!(psnr >= 28.1, "Rain100L output {psnr} dB\n{text}");
     assert!(
         out_ssim > ssim,
         "output SSIM {out_ssim} vs input {ssim}\n{text}"
     );
-    assert!(harm >= 45.0, "do-no-harm {harm} dB\n{text}");
+    assert!(harm >= 48.0, "do-no-harm {harm} dB\n{text}");
     // The worst image named is the one of least gain in the per-image CSV.
     let csv = std::fs::read_to_string(dir.path().join("Rain100L.csv")).unwrap();
     let least = csv
