@@ -259,12 +259,15 @@ pub fn run(args: &AdaptArgs) -> Result<()> {
     t.push(init.into());
     t.push("--out".into());
     t.push(run.join("train").into());
-    // Synthetic pairs keep the model removing rain; NLCL's unpaired losses, at a tenth of their
-    // weight every second step, pull it towards this camera's rain. The learning rate stays
-    // constant: the schedule decays only past half of --steps, which a timed run never reaches.
+    // Synthetic pairs keep the model removing rain (rendered as the shipped models were last
+    // trained: the mixed renderer without the accumulation veil, 40 % dry pairs); NLCL's
+    // unpaired losses, at a tenth of their weight every second step, pull it towards this
+    // camera's rain. The learning rate stays constant: the schedule decays only past half of
+    // --steps, which a timed run never reaches.
     let flags = format!(
         "--max-minutes {} --lr {} --steps 1000000000 --crop 128 --batch 1 --disc-channels 32 \
-         --lambda-pair 1 --pair-batch 8 --pair-crop 96 --pair-identity 0.3 --lambda-pair-rain 0 \
+         --rain-style mixed --rain-accumulation 0 \
+         --lambda-pair 1 --pair-batch 8 --pair-crop 96 --pair-identity 0.4 --lambda-pair-rain 0 \
          --unpaired-every 2 --lambda-gan 0.1 --lambda-location 0.1 --lambda-layer 0.1 \
          --lambda-rec 0.1 --lambda-idt 0.1 --lambda-fid 0.01 --ema 0.999 --checkpoint-every 250",
         args.minutes, args.lr
