@@ -3,6 +3,7 @@
 #   MODEL=lite      w16d4s2r  -> models/default.onnx (the model built into the plugin)
 #   MODEL=standard  w24d5s2r  -> models/standard.onnx
 #   MODEL=full      w32d8s2r  -> models/full.onnx
+# (w16d4s2rn etc. with --no-norm, as shipped).
 # Recipe (models/MODELS.md, "Recipe"): synthetic pairs rendered on the clean photos with the
 # realistic renderer (L1 + gradient L1, 30 % dry pairs), NLCL's unpaired losses on real rainy
 # images every UNPAIRED_EVERY-th step (default 0 = off: at full weight they cancel most of the effect, see the ablation), a moving average of the weights;
