@@ -231,8 +231,7 @@ pub struct Domains {
     /// learns to keep the artefacts of the scene.
     pub pair_jpeg: f32,
     /// Largest standard deviation, in 8-bit levels, of the Gaussian noise added to the rainy
-    /// side of each pair (drawn per pair; 0 = none): the model learns to leave camera noise
-    /// out of its output rather than pass it on.
+    /// side of each pair (drawn per pair; 0 = none), which the model is taught to remove.
     pub pair_noise: f32,
 }
 

@@ -75,9 +75,9 @@ pub struct TrainArgs {
     #[arg(long, default_value = "realistic")]
     pub rain_style: String,
     /// Overrides the style's share of images with out-of-focus drops (soft bright discs;
-    /// `realistic` and `mixed` draw them on a quarter of their realistic images). A model
-    /// taught to remove them also darkens soft bright patches of dry frames (overcast sky
-    /// between buildings and trees), so 0 trades that removal for do-no-harm.
+    /// `realistic` and `mixed` draw them on a quarter of their realistic images). Suspected of
+    /// teaching the darkening of soft bright patches in dry video, it was not the cause (the
+    /// accumulation veil was; models/MODELS.md, fifth round).
     #[arg(long, value_name = "P")]
     pub rain_drops: Option<f32>,
     /// Caps the strength of heavy rain's accumulation veil (the style's range is 0.05-0.25;
@@ -125,9 +125,10 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0.0)]
     pub pair_jpeg: f32,
     /// Sensor noise on the rainy side of the synthetic pairs: Gaussian, with a standard
-    /// deviation drawn per pair up to this many 8-bit levels (0 = off). The clean photos are
-    /// downscaled and nearly noise-free; camera frames are not, and noise that changes every
-    /// frame is what a model taught to keep it passes on (or amplifies) as flicker.
+    /// deviation drawn per pair up to this many 8-bit levels (0 = off), so the model learns to
+    /// remove it. The clean photos are downscaled and nearly noise-free, camera frames are
+    /// not; but at 4 levels it made dry video less steady and darker, not steadier
+    /// (models/MODELS.md, fifth round).
     #[arg(long, default_value_t = 0.0, value_name = "LEVELS")]
     pub pair_noise: f32,
     /// Fraction of synthetic pairs left dry (clean in, clean out): teaches "do no harm".
