@@ -18,8 +18,8 @@ pub(super) const DEFAULT_BATCH_SIZE: u32 = 1;
 pub(super) const DEFAULT_FP16: bool = false;
 pub(super) const DEFAULT_AUTO_BYPASS: bool = false;
 /// Levels of mean |input - output| below which a frame counts as dry: the built-in model
-/// changes a dry street clip by about 1.1 levels. It does not yet change rainy footage clearly
-/// more (README, "Rain meter"), so this bypasses light rain too.
+/// changes a dry street clip by about 0.7 levels. It does not yet change rainy footage clearly
+/// more (README, "Rain meter"), so this bypasses rain too.
 pub(super) const DEFAULT_RAIN_THRESHOLD: f64 = 1.5;
 pub(super) const DEFAULT_BYPASS_CHECK_INTERVAL: u32 = 10;
 pub(super) const DEFAULT_MESSAGE_INTERVAL: u32 = 0;
