@@ -88,6 +88,34 @@ fn add(x: &mut Planes, y: &Planes) {
     }
 }
 
+/// The spec's detail layer: each value less the mean of its (2r+1)x(2r+1) window, counting
+/// only the pixels inside the frame (PyTorch `avg_pool2d` with `count_include_pad=False`).
+pub fn detail_layer(x: &Planes, radius: usize) -> Planes {
+    if radius == 0 {
+        return x.clone();
+    }
+    let mut y = x.clone();
+    for c in 0..x.c {
+        let plane = &x.data[c * x.h * x.w..(c + 1) * x.h * x.w];
+        for yy in 0..x.h {
+            let (y0, y1) = (yy.saturating_sub(radius), (yy + radius + 1).min(x.h));
+            for xx in 0..x.w {
+                let (x0, x1) = (xx.saturating_sub(radius), (xx + radius + 1).min(x.w));
+                let mut sum = 0f64;
+                for row in y0..y1 {
+                    sum += plane[row * x.w + x0..row * x.w + x1]
+                        .iter()
+                        .map(|&v| v as f64)
+                        .sum::<f64>();
+                }
+                let n = ((y1 - y0) * (x1 - x0)) as f64;
+                y.data[(c * x.h + yy) * x.w + xx] -= (sum / n) as f32;
+            }
+        }
+    }
+    y
+}
+
 /// PyTorch `pixel_unshuffle`: output channel `c*s*s + dy*s + dx`.
 pub fn pixel_unshuffle(x: &Planes, s: usize) -> Planes {
     let (h, w) = (x.h / s, x.w / s);
@@ -152,10 +180,11 @@ pub fn generator_forward(
             instance_norm(t);
         }
     };
+    let detail = detail_layer(input, spec.detail_radius);
     let x = if s > 1 {
-        pixel_unshuffle(input, s)
+        pixel_unshuffle(&detail, s)
     } else {
-        input.clone()
+        detail
     };
     let mut h = conv(&x, 0)?;
     for b in 0..spec.depth {
@@ -189,6 +218,30 @@ pub fn generator_forward(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn detail_layer_of_a_flat_or_sloped_frame() {
+        // A flat frame has no detail; on a horizontal ramp the windows inside the frame are
+        // symmetric (no detail) and those cut by the edge are not.
+        let flat = Planes {
+            c: 1,
+            h: 5,
+            w: 7,
+            data: vec![0.3; 35],
+        };
+        assert!(detail_layer(&flat, 2).data.iter().all(|v| v.abs() < 1e-6));
+        let ramp = Planes {
+            c: 1,
+            h: 3,
+            w: 7,
+            data: (0..21).map(|i| (i % 7) as f32).collect(),
+        };
+        let d = detail_layer(&ramp, 1);
+        assert!((d.data[3]).abs() < 1e-6);
+        // Left edge: window columns 0 and 1, mean 0.5.
+        assert!((d.data[0] + 0.5).abs() < 1e-6);
+        assert_eq!(detail_layer(&ramp, 0), ramp);
+    }
 
     #[test]
     fn shuffle_inverts_unshuffle() {

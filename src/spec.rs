@@ -7,6 +7,7 @@
 //! Generator layout (one per layer of the decomposition, `back` and `rain`):
 //!
 //! ```text
+//! [x - BoxMean(2r+1)(x)]         only when `detail_radius` r > 0: the body sees the detail layer
 //! [PixelUnshuffle(s)]            only when `unshuffle > 1`: body runs at 1/s resolution
 //! head      conv3x3  (3*s*s) -> width
 //! blocks.i  conv3x3 width->width, InstanceNorm, ReLU, conv3x3, InstanceNorm, + skip   (depth times)
@@ -18,6 +19,12 @@
 //!
 //! With `instance_norm` off (tag suffix `n`) every InstanceNorm is left out: restoration networks
 //! keep absolute intensities, which per-channel normalisation of each frame throws away.
+//!
+//! With `detail_radius` r > 0 (tag suffix `h{r}`) the body sees only the detail layer, the input
+//! less its (2r+1)x(2r+1) box mean (the mean over the window's pixels inside the frame), as DDN
+//! and LPNet do: rain lives in the detail layer, and a flat or softly shaded area gives the body
+//! nothing to act on, so the model cannot darken bright walls or sky by their brightness alone.
+//! The global residual still subtracts the body's output from the full input.
 //! InstanceNorm has no affine parameters (epsilon [`INSTANCE_NORM_EPS`]); all convolutions
 //! are 3x3, stride 1, zero padding 1, with bias. Tensors are NCHW float32 in [-1, 1].
 
@@ -45,6 +52,9 @@ pub struct ModelSpec {
     /// InstanceNorm after the block and tail convolutions (official: true). Off gives the
     /// normalisation-free variant (tag suffix `n`).
     pub instance_norm: bool,
+    /// Radius of the box low-pass taken off the input before the body (0 = off, the body sees
+    /// the image itself). Tag suffix `h{r}`.
+    pub detail_radius: usize,
 }
 
 impl ModelSpec {
@@ -55,6 +65,7 @@ impl ModelSpec {
         unshuffle: 1,
         global_residual: false,
         instance_norm: true,
+        detail_radius: 0,
     };
 
     /// Channels entering the head convolution (and leaving the out convolution).
@@ -79,6 +90,12 @@ impl ModelSpec {
             return Err(SpecError::Invalid(format!(
                 "depth {} (must be 0..=256)",
                 self.depth
+            )));
+        }
+        if self.detail_radius > 32 {
+            return Err(SpecError::Invalid(format!(
+                "detail radius {} (must be 0..=32)",
+                self.detail_radius
             )));
         }
         if !matches!(self.unshuffle, 1 | 2 | 4) {
@@ -122,7 +139,7 @@ impl ModelSpec {
     }
 
     /// Compact name such as `w32d16` or `w16d4s2rn` (s2 = unshuffle 2, r = global residual,
-    /// n = normalisation-free).
+    /// n = normalisation-free, h4 = detail layer of radius 4).
     pub fn tag(&self) -> String {
         let mut s = format!("w{}d{}", self.width, self.depth);
         if self.unshuffle > 1 {
@@ -133,6 +150,9 @@ impl ModelSpec {
         }
         if !self.instance_norm {
             s.push('n');
+        }
+        if self.detail_radius > 0 {
+            s.push_str(&format!("h{}", self.detail_radius));
         }
         s
     }
@@ -154,6 +174,15 @@ impl ModelSpec {
             unshuffle = u;
             rest = r;
         }
+        let mut detail_radius = 0;
+        if let Some(i) = rest.find('h') {
+            let (r, tail) = split_number(&rest[i + 1..]).ok_or_else(bad)?;
+            if r == 0 || !tail.is_empty() {
+                return Err(bad());
+            }
+            detail_radius = r;
+            rest = &rest[..i];
+        }
         let (global_residual, instance_norm) = match rest {
             "" => (false, true),
             "r" => (true, true),
@@ -167,6 +196,7 @@ impl ModelSpec {
             unshuffle,
             global_residual,
             instance_norm,
+            detail_radius,
         };
         spec.validate()?;
         Ok(spec)
@@ -244,6 +274,7 @@ mod tests {
                 unshuffle: 2,
                 global_residual: true,
                 instance_norm: true,
+                detail_radius: 0,
             },
             ModelSpec {
                 width: 16,
@@ -251,6 +282,15 @@ mod tests {
                 unshuffle: 2,
                 global_residual: true,
                 instance_norm: false,
+                detail_radius: 0,
+            },
+            ModelSpec {
+                width: 16,
+                depth: 4,
+                unshuffle: 2,
+                global_residual: true,
+                instance_norm: false,
+                detail_radius: 4,
             },
         ] {
             assert_eq!(ModelSpec::from_tag(&spec.tag()).unwrap(), spec);
@@ -261,6 +301,11 @@ mod tests {
         assert!(ModelSpec::from_tag("w32d16q").is_err());
         assert!(ModelSpec::from_tag("w32d16nr").is_err());
         assert_eq!(ModelSpec::from_tag("w16d4s2rn").unwrap().tag(), "w16d4s2rn");
+        assert_eq!(ModelSpec::from_tag("w16d4s2rnh4").unwrap().detail_radius, 4);
+        assert!(ModelSpec::from_tag("w16d4s2rnh0").is_err());
+        assert!(ModelSpec::from_tag("w16d4s2rnh").is_err());
+        assert!(ModelSpec::from_tag("w16d4s2h4rn").is_err());
+        assert!(ModelSpec::from_tag("w16d4s2rnh99").is_err());
     }
 
     #[test]

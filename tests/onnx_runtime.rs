@@ -107,6 +107,7 @@ fn unshuffle_residual_with_rain_output_matches_reference() {
         unshuffle: 2,
         global_residual: true,
         instance_norm: true,
+        detail_radius: 0,
     };
     check_spec(spec, true, 10, 14);
 }
@@ -119,8 +120,25 @@ fn normalisation_free_generator_matches_reference() {
         unshuffle: 2,
         global_residual: true,
         instance_norm: false,
+        detail_radius: 0,
     };
     check_spec(spec, true, 10, 14);
+}
+
+#[test]
+fn detail_layer_generator_matches_reference() {
+    // A radius larger than the frame's half-size: every window is cut by the frame's edges.
+    for (radius, h, w) in [(1, 10, 14), (6, 10, 14)] {
+        let spec = ModelSpec {
+            width: 8,
+            depth: 2,
+            unshuffle: 2,
+            global_residual: true,
+            instance_norm: false,
+            detail_radius: radius,
+        };
+        check_spec(spec, true, h, w);
+    }
 }
 
 #[test]
@@ -131,6 +149,7 @@ fn unshuffle_four_matches_reference() {
         unshuffle: 4,
         global_residual: false,
         instance_norm: true,
+        detail_radius: 0,
     };
     check_spec(spec, false, 8, 16);
 }
@@ -144,6 +163,7 @@ fn tiny_residual_model(seed: u64) -> (ModelSpec, Weights, Vec<u8>) {
         unshuffle: 1,
         global_residual: true,
         instance_norm: true,
+        detail_radius: 0,
     };
     let weights = Weights::random_generator(&spec, BACK_PREFIX, seed, 0.5);
     let cfg = ExportConfig {
@@ -332,6 +352,7 @@ fn sizes_not_multiple_of_the_stem_are_rejected() {
         unshuffle: 2,
         global_residual: true,
         instance_norm: true,
+        detail_radius: 0,
     };
     let w = Weights::random_generator(&spec, BACK_PREFIX, 1, 0.5);
     let bytes = write_model(

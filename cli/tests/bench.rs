@@ -17,6 +17,7 @@ fn tiny_model(dir: &Path) -> PathBuf {
         unshuffle: 2,
         global_residual: true,
         instance_norm: true,
+        detail_radius: 0,
     };
     let weights = Weights::random_generator(&spec, BACK_PREFIX, 3, 1.0);
     let config = ExportConfig {

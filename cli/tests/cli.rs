@@ -17,6 +17,7 @@ fn identity_model(dir: &Path) -> PathBuf {
         unshuffle: 2,
         global_residual: true,
         instance_norm: true,
+        detail_radius: 0,
     };
     let p = dir.join("identity.onnx");
     std::fs::write(&p, nlcl::onnx::identity_model(spec).unwrap()).unwrap();

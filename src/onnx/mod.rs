@@ -607,6 +607,22 @@ impl GraphBuilder {
         let convs = spec.convs();
         let s = spec.unshuffle;
         let mut x = "rainy".to_string();
+        if spec.detail_radius > 0 {
+            // The detail layer: the input less its box mean over the pixels inside the frame.
+            let (k, r) = (2 * spec.detail_radius as i64 + 1, spec.detail_radius as i64);
+            let mean = self.node(
+                "AveragePool",
+                &[&x],
+                &format!("{prefix}lowpass"),
+                vec![
+                    ints_attr("kernel_shape", &[k, k]),
+                    ints_attr("pads", &[r, r, r, r]),
+                    ints_attr("strides", &[1, 1]),
+                    int_attr("count_include_pad", 0),
+                ],
+            );
+            x = self.node("Sub", &[&x, &mean], &format!("{prefix}detail"), vec![]);
+        }
         let mut perm = None;
         if s > 1 {
             x = self.node(
@@ -694,6 +710,7 @@ mod tests {
             unshuffle: 2,
             global_residual: true,
             instance_norm: true,
+            detail_radius: 0,
         }
     }
 
@@ -706,6 +723,7 @@ mod tests {
                 unshuffle,
                 global_residual: true,
                 instance_norm: false,
+                detail_radius: 0,
             };
             let mut w = Weights::random_generator(&spec, BACK_PREFIX, 3, 0.5);
             w.extend(Weights::random_generator(&spec, RAIN_PREFIX, 4, 0.5));

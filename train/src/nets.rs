@@ -73,6 +73,16 @@ fn conv3x3(p: nn::Path, cin: i64, cout: i64, small: bool) -> nn::Conv2D {
     )
 }
 
+/// The input less its (2r+1)x(2r+1) box mean over the pixels inside the frame (the spec's
+/// detail layer; the ONNX writer's AveragePool without padded pixels); `x` itself for r = 0.
+pub fn detail_layer(x: &Tensor, radius: usize) -> Tensor {
+    if radius == 0 {
+        return x.shallow_clone();
+    }
+    let (k, r) = (2 * radius as i64 + 1, radius as i64);
+    x - x.avg_pool2d([k, k], [1, 1], [r, r], false, false, None::<i64>)
+}
+
 /// One NLCL generator (`back` or `rain`).
 #[derive(Debug)]
 pub struct Generator {
@@ -129,6 +139,8 @@ impl Generator {
 
     fn stem(&self, x: &Tensor) -> Tensor {
         let s = self.spec.unshuffle as i64;
+        let detail = detail_layer(x, self.spec.detail_radius);
+        let x = &detail;
         let x = if s > 1 {
             x.pixel_unshuffle(s)
         } else {

@@ -169,6 +169,10 @@ pub struct TrainArgs {
     /// restoration networks keep absolute intensities). Architecture tag suffix `n`.
     #[arg(long)]
     pub no_norm: bool,
+    /// Detail-layer input: the body sees the input less its (2r+1)x(2r+1) box mean, so flat
+    /// and softly shaded areas give it nothing to change (0 = off). Architecture tag suffix `h{r}`.
+    #[arg(long, default_value_t = 0, value_name = "R")]
+    pub detail_radius: usize,
     /// Total optimisation steps (the last half decays the learning rate linearly to 0).
     #[arg(long, default_value_t = 20000)]
     pub steps: u64,
@@ -296,6 +300,8 @@ impl TrainArgs {
             unshuffle: self.unshuffle,
             global_residual: self.residual,
             instance_norm: !self.no_norm,
+
+            detail_radius: self.detail_radius,
         }
     }
 

@@ -643,15 +643,18 @@ fn unreadable_files_are_skipped_and_counted() {
 fn exported_onnx_matches_the_torch_network() {
     let dir = TempDir::new("parity");
     let (rainy, clean) = make_data(&dir.0);
-    for (unshuffle, residual) in [(2usize, true), (1, false)] {
+    // (unshuffle, global residual, detail radius); the detail layer's box mean reaches past
+    // the 36x44 frame's edges, so its border handling is compared too.
+    for (unshuffle, residual, detail) in [(2usize, true, 0usize), (1, false, 0), (2, true, 5)] {
         let mut args = tiny_args(
             &dir.0,
             rainy.clone(),
             clean.clone(),
-            &format!("run{unshuffle}"),
+            &format!("run{unshuffle}-{detail}"),
         );
         args.unshuffle = unshuffle;
         args.residual = residual;
+        args.detail_radius = detail;
         let mut t = Trainer::new(&args).unwrap();
         t.train_step();
         let ck = t.checkpoint();
@@ -669,8 +672,10 @@ fn exported_onnx_matches_the_torch_network() {
             ..Default::default()
         };
         // An export ONNX Runtime cannot load is a failure, not a reason to skip the comparison.
-        let mut model = nlcl::runtime::Model::from_bytes(&bytes, "test", &opts)
-            .unwrap_or_else(|e| panic!("s{unshuffle}: ONNX Runtime cannot load the export: {e}"));
+        let mut model =
+            nlcl::runtime::Model::from_bytes(&bytes, "test", &opts).unwrap_or_else(|e| {
+                panic!("s{unshuffle} h{detail}: ONNX Runtime cannot load the export: {e}")
+            });
         let (n, h, w) = (2usize, 36usize, 44usize);
         tch::manual_seed(9);
         // Moderate inputs so that the graph's output clamp rarely matters; both sides clamp.
@@ -698,8 +703,11 @@ fn exported_onnx_matches_the_torch_network() {
                 .zip(&theirs)
                 .map(|(a, b)| (a - b).abs())
                 .fold(0f32, f32::max);
-            assert!(max < 1e-4, "{name} s{unshuffle}: max abs error {max}");
-            eprintln!("parity {name} unshuffle {unshuffle}: max abs error {max:e}");
+            assert!(
+                max < 1e-4,
+                "{name} s{unshuffle} h{detail}: max abs error {max}"
+            );
+            eprintln!("parity {name} unshuffle {unshuffle} detail {detail}: max abs error {max:e}");
         }
     }
 }

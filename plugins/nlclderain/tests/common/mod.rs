@@ -25,6 +25,7 @@ pub const SMALL: ModelSpec = ModelSpec {
     unshuffle: 2,
     global_residual: true,
     instance_norm: true,
+    detail_radius: 0,
 };
 
 /// A full-resolution variant (no size constraint).
@@ -34,6 +35,7 @@ pub const SMALL_FULL_RES: ModelSpec = ModelSpec {
     unshuffle: 1,
     global_residual: true,
     instance_norm: true,
+    detail_radius: 0,
 };
 
 #[path = "../../../../tests/support/skip.rs"]
