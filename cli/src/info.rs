@@ -18,12 +18,13 @@ pub fn run(model: Option<&str>) -> Result<()> {
         && let Ok(spec) = nlcl::ModelSpec::from_tag(tag)
     {
         report += &format!(
-            "architecture: {tag} (width {}, depth {}, unshuffle {}, global residual {}, instance norm {}), {} parameters per generator, {:.1} kMAC per pixel\n",
+            "architecture: {tag} (width {}, depth {}, unshuffle {}, global residual {}, instance norm {}, detail radius {}), {} parameters per generator, {:.1} kMAC per pixel\n",
             spec.width,
             spec.depth,
             spec.unshuffle,
             spec.global_residual,
             spec.instance_norm,
+            spec.detail_radius,
             spec.parameter_count(),
             spec.macs_per_pixel() as f64 / 1e3
         );

@@ -13,6 +13,7 @@ mod adapt;
 mod bench;
 mod derain;
 mod eval;
+mod float16;
 mod images;
 mod info;
 #[cfg(feature = "gstreamer")]
@@ -100,6 +101,16 @@ enum Command {
         #[arg(value_name = "NAME|FILE")]
         model: Option<String>,
     },
+    /// Write a model's float16 variant (for GPUs: half the file, half-precision arithmetic;
+    /// float32 input and outputs as always).
+    Float16 {
+        /// `lite` (the default), `standard`, `full`, or an ONNX file written by nlcl.
+        #[arg(value_name = "NAME|FILE")]
+        model: Option<String>,
+        /// Output ONNX file.
+        #[arg(short = 'o', long = "output", value_name = "MODEL.onnx")]
+        output: PathBuf,
+    },
     /// Benchmarks: the element vs the bare session and vs a Python loop, conversion vs memcpy.
     #[cfg(feature = "gstreamer")]
     Bench(bench::BenchArgs),
@@ -162,6 +173,7 @@ fn main() -> Result<()> {
         Command::Derain(args) => derain::run(&args),
         Command::Eval(args) => eval::run(&args),
         Command::Info { model } => info::run(model.as_deref()),
+        Command::Float16 { model, output } => float16::run(model.as_deref(), &output),
         #[cfg(feature = "gstreamer")]
         Command::Bench(args) => bench::run(&args),
         Command::RenderRain {

@@ -602,4 +602,50 @@ fn train_then_export_info_and_derain_with_the_model() {
         got.as_raw() == &want,
         "nlcl derain -m m.onnx differs from the engine running m.onnx"
     );
+
+    // The float16 variant: half the weight bytes, marked, and it derains the same image
+    // within a few levels (a tiny 3-step network; real models: models/MODELS.md).
+    let half = dir.path().join("m16.onnx");
+    let said = run_ok(
+        nlcl()
+            .arg("export")
+            .arg(&run)
+            .arg("--float16")
+            .arg("-o")
+            .arg(&half),
+    );
+    assert!(said.contains("float16"), "{said}");
+    let info = run_ok(nlcl().arg("info").arg(&half));
+    assert!(info.contains("nlcl.precision: float16"), "{info}");
+    let (full, halved) = (
+        std::fs::metadata(&model).unwrap().len(),
+        std::fs::metadata(&half).unwrap().len(),
+    );
+    assert!(
+        halved < full * 3 / 4,
+        "float16 {halved} bytes vs float32 {full}"
+    );
+    let got16 = nlcl::runtime::Model::open(&half, &opts)
+        .unwrap()
+        .derain_rgb8(img.as_raw(), img.width() as usize, img.height() as usize)
+        .unwrap();
+    let worst = got16
+        .iter()
+        .zip(&want)
+        .map(|(a, b)| a.abs_diff(*b))
+        .max()
+        .unwrap();
+    assert!(worst <= 3, "float16 differs from float32 by {worst} levels");
+    // `nlcl float16` converts a model file (no libtorch needed) to the same bytes.
+    let converted = dir.path().join("m16b.onnx");
+    run_ok(nlcl().arg("float16").arg(&model).arg("-o").arg(&converted));
+    assert!(std::fs::read(&converted).unwrap() == std::fs::read(&half).unwrap());
+    let refused = nlcl()
+        .arg("float16")
+        .arg(&half)
+        .arg("-o")
+        .arg(&converted)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success(), "a float16 model converted twice");
 }

@@ -4,6 +4,7 @@
 //! output `clean` (and `rain` when the rain generator is included), dynamic N, H and W, outputs
 //! clamped to [-1, 1], provenance in `metadata_props` (keys in [`meta`]).
 
+pub mod float16;
 pub mod proto;
 
 use std::collections::BTreeMap;
@@ -34,6 +35,8 @@ pub mod meta {
     pub const TRAINER: &str = "nlcl.trainer";
     /// Evaluation numbers (as in models/MODELS.md).
     pub const EVAL: &str = "nlcl.eval";
+    /// `float16` in the half-precision variant ([`super::float16`]); absent means float32.
+    pub const PRECISION: &str = "nlcl.precision";
 }
 
 /// ONNX opset the graphs are written for (Conv, InstanceNormalization, Clip with tensor bounds,

@@ -46,6 +46,10 @@ pub struct ExportArgs {
     /// Evaluation numbers to record (`nlcl.eval`), e.g. "Rain100L 27.9/0.85".
     #[arg(long)]
     pub eval: Option<String>,
+    /// Write the float16 variant: half-precision weights and arithmetic (half the file; GPU
+    /// tensor cores), float32 input and outputs as always. Metadata `nlcl.precision=float16`.
+    #[arg(long)]
+    pub float16: bool,
 }
 
 /// The generator weights (`back.*` and, with `with_rain`, `rain.*`) of a checkpoint, checked
@@ -113,14 +117,18 @@ pub fn export_bytes(
 pub fn export(args: &ExportArgs) -> anyhow::Result<()> {
     let path = checkpoint_path(&args.run);
     let ck = Checkpoint::load(&path)?;
-    let bytes = export_bytes(&ck, args.task, args.with_rain, args.eval.as_deref())?;
+    let mut bytes = export_bytes(&ck, args.task, args.with_rain, args.eval.as_deref())?;
+    if args.float16 {
+        bytes = nlcl::onnx::float16::to_float16(&bytes)?;
+    }
     std::fs::write(&args.output, &bytes)
         .with_context(|| format!("writing {}", args.output.display()))?;
     println!(
-        "wrote {} ({} bytes, {} at step {}, from {})",
+        "wrote {} ({} bytes, {}{} at step {}, from {})",
         args.output.display(),
         bytes.len(),
         ck.arch().unwrap_or("?"),
+        if args.float16 { " float16" } else { "" },
         ck.step(),
         path.display()
     );
