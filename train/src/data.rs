@@ -233,6 +233,10 @@ pub struct Domains {
     /// Largest standard deviation, in 8-bit levels, of the Gaussian noise added to the rainy
     /// side of each pair (drawn per pair; 0 = none), which the model is taught to remove.
     pub pair_noise: f32,
+    /// Fraction of synthetic pairs whose clean crop is softened before rain is rendered on it
+    /// (see [`soften`]), like upscaled or out-of-focus video: so that soft, low-contrast
+    /// scenes appear among the dry pairs and under the rain, not only sharp photos.
+    pub pair_soften: f32,
 }
 
 /// A batch of synthetic pairs, planar [0, 1]: rain rendered on a clean crop, and that crop.
@@ -276,7 +280,11 @@ impl Domains {
         let (mut rainy, mut clean) = (Vec::with_capacity(len), Vec::with_capacity(len));
         for _ in 0..batch {
             let i = rng.below(self.render_on.len() as u64) as usize;
-            let c = random_crop(&self.render_on.images[i], crop, true, rng);
+            let mut c = random_crop(&self.render_on.images[i], crop, true, rng);
+            // Drawn only when asked for, so runs without it keep their random streams.
+            if self.pair_soften > 0.0 && rng.chance(self.pair_soften) {
+                c = soften(&c, crop, rng.range(1.5, 3.0));
+            }
             let mut o = c.clone();
             if !rng.chance(self.pair_identity) {
                 self.degradation
@@ -309,6 +317,29 @@ impl Domains {
         }
         out
     }
+}
+
+/// Planar [0, 1] RGB crop of `side` x `side`, downscaled by `factor` (area-weighted) and
+/// upscaled back (bilinear): the softness of video shown larger than it was recorded.
+pub fn soften(planes: &[f32], side: u32, factor: f32) -> Vec<f32> {
+    let n = (side * side) as usize;
+    if planes.len() < 3 * n || factor <= 1.0 {
+        return planes.to_vec();
+    }
+    let img = image::Rgb32FImage::from_fn(side, side, |x, y| {
+        let i = (y * side + x) as usize;
+        image::Rgb([planes[i], planes[n + i], planes[2 * n + i]])
+    });
+    let small_side = ((side as f32 / factor).round() as u32).max(1);
+    let small = imageops::resize(&img, small_side, small_side, imageops::FilterType::Triangle);
+    let back = imageops::resize(&small, side, side, imageops::FilterType::Triangle);
+    let mut out = vec![0f32; 3 * n];
+    for (i, p) in back.pixels().enumerate() {
+        for c in 0..3 {
+            out[c * n + i] = p.0[c].clamp(0.0, 1.0);
+        }
+    }
+    out
 }
 
 /// Adds Gaussian noise of standard deviation `sigma` (in [0, 1] units) to every sample,

@@ -131,6 +131,11 @@ pub struct TrainArgs {
     /// (models/MODELS.md, fifth round).
     #[arg(long, default_value_t = 0.0, value_name = "LEVELS")]
     pub pair_noise: f32,
+    /// Fraction of synthetic pairs whose clean photo crop is softened first (downscaled 1.5-3x
+    /// and upscaled back), like upscaled or out-of-focus video, so that soft bright walls and
+    /// sky are among what the model learns to leave alone (0 = off).
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    pub pair_soften: f32,
     /// Fraction of synthetic pairs left dry (clean in, clean out): teaches "do no harm".
     #[arg(long, default_value_t = 0.2)]
     pub pair_identity: f32,
@@ -419,7 +424,7 @@ impl TrainArgs {
                 .join(",")
         };
         format!(
-            "rainy=[{}] render_rain_on=[{}] render_prob={} degradation={} rain_style={}{}{} clean=[{}] max_side={} holdout={}",
+            "rainy=[{}] render_rain_on=[{}] render_prob={} degradation={} rain_style={}{}{}{} clean=[{}] max_side={} holdout={}",
             list(&self.rainy),
             list(&self.render_rain_on),
             self.render_prob,
@@ -430,6 +435,11 @@ impl TrainArgs {
                 .map_or(String::new(), |p| format!(" rain_drops={p}")),
             self.rain_accumulation
                 .map_or(String::new(), |a| format!(" rain_accumulation={a}")),
+            if self.pair_soften > 0.0 {
+                format!(" pair_soften={}", self.pair_soften)
+            } else {
+                String::new()
+            },
             list(&self.clean),
             self.max_side,
             self.holdout
@@ -486,6 +496,12 @@ impl TrainArgs {
         }
         if !(0.0..=1.0).contains(&self.pair_identity) {
             bail!("--pair-identity must be in [0, 1]");
+        }
+        if !(0.0..=1.0).contains(&self.pair_soften) {
+            bail!(
+                "--pair-soften {}: must be a probability in [0, 1]",
+                self.pair_soften
+            );
         }
         if !(0.0..=64.0).contains(&self.pair_noise) {
             bail!(

@@ -166,6 +166,7 @@ impl Trainer {
             pair_identity: args.pair_identity,
             pair_jpeg: args.pair_jpeg,
             pair_noise: args.pair_noise,
+            pair_soften: args.pair_soften,
         };
 
         let vs_g = nn::VarStore::new(device);

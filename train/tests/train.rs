@@ -9,7 +9,7 @@ use nlcl::onnx::meta::{STEPS, TRAINER};
 use nlcl::rng::Rng;
 use nlcl::synthetic_rain::{RainStyle, render_rain};
 use nlcl_train::checkpoint::Checkpoint;
-use nlcl_train::data::{add_noise, jpeg_round_trip, synthetic_clean};
+use nlcl_train::data::{add_noise, jpeg_round_trip, soften, synthetic_clean};
 use nlcl_train::losses::{
     LayerLossForm, colour_bias, colour_shift, layer_supcon, official_layer_floor, patch_nce,
     streak_l1,
@@ -320,6 +320,57 @@ fn pair_noise_has_the_drawn_spread_and_stays_in_range() {
     args.pair_noise = -1.0;
     let err = format!("{:#}", nlcl_train::train(&args).unwrap_err());
     assert!(err.contains("--pair-noise -1"), "{err}");
+}
+
+#[test]
+fn soften_blurs_detail_and_keeps_flat_areas_and_the_mean() {
+    let side = 48u32;
+    let n = (side * side) as usize;
+    // A one-pixel checkerboard in every channel, and a flat grey crop.
+    let checker: Vec<f32> = (0..3 * n)
+        .map(|i| {
+            if ((i % n) % 48 + (i % n) / 48) % 2 == 0 {
+                0.8
+            } else {
+                0.2
+            }
+        })
+        .collect();
+    let soft = soften(&checker, side, 2.0);
+    let contrast =
+        |p: &[f32]| p.windows(2).map(|w| (w[0] - w[1]).abs()).sum::<f32>() / p.len() as f32;
+    assert!(
+        contrast(&soft) < 0.2 * contrast(&checker),
+        "{}",
+        contrast(&soft)
+    );
+    let mean = |p: &[f32]| p.iter().sum::<f32>() / p.len() as f32;
+    assert!((mean(&soft) - mean(&checker)).abs() < 0.01);
+    let flat = vec![0.6f32; 3 * n];
+    assert!(
+        soften(&flat, side, 2.7)
+            .iter()
+            .all(|v| (v - 0.6).abs() < 1e-5)
+    );
+    assert_eq!(
+        soften(&checker, side, 1.0),
+        checker,
+        "factor 1 leaves the crop alone"
+    );
+    // The option is recorded only when set, and checked before training starts.
+    let dir = TempDir::new("soften");
+    let (rainy, clean) = make_data(&dir.0);
+    let mut args = tiny_args(&dir.0, rainy, clean, "soften");
+    assert!(!args.data_text().contains("pair_soften"));
+    args.pair_soften = 0.3;
+    assert!(
+        args.data_text().contains(" pair_soften=0.3 "),
+        "{}",
+        args.data_text()
+    );
+    args.pair_soften = 1.5;
+    let err = format!("{:#}", nlcl_train::train(&args).unwrap_err());
+    assert!(err.contains("--pair-soften 1.5"), "{err}");
 }
 
 #[test]
