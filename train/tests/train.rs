@@ -329,7 +329,7 @@ fn soften_blurs_detail_and_keeps_flat_areas_and_the_mean() {
     // A one-pixel checkerboard in every channel, and a flat grey crop.
     let checker: Vec<f32> = (0..3 * n)
         .map(|i| {
-            if ((i % n) % 48 + (i % n) / 48) % 2 == 0 {
+            if ((i % n) % 48 + (i % n) / 48).is_multiple_of(2) {
                 0.8
             } else {
                 0.2
