@@ -237,6 +237,8 @@ pub struct Domains {
     /// (see [`soften`]), like upscaled or out-of-focus video: so that soft, low-contrast
     /// scenes appear among the dry pairs and under the rain, not only sharp photos.
     pub pair_soften: f32,
+    /// Soften only the dry pairs: the rainy pairs keep their sharp photos.
+    pub pair_soften_dry_only: bool,
 }
 
 /// A batch of synthetic pairs, planar [0, 1]: rain rendered on a clean crop, and that crop.
@@ -282,11 +284,16 @@ impl Domains {
             let i = rng.below(self.render_on.len() as u64) as usize;
             let mut c = random_crop(&self.render_on.images[i], crop, true, rng);
             // Drawn only when asked for, so runs without it keep their random streams.
-            if self.pair_soften > 0.0 && rng.chance(self.pair_soften) {
-                c = soften(&c, crop, rng.range(1.5, 3.0));
+            let soften_by = (self.pair_soften > 0.0 && rng.chance(self.pair_soften))
+                .then(|| rng.range(1.5, 3.0));
+            let dry = rng.chance(self.pair_identity);
+            if let Some(factor) = soften_by
+                && (dry || !self.pair_soften_dry_only)
+            {
+                c = soften(&c, crop, factor);
             }
             let mut o = c.clone();
-            if !rng.chance(self.pair_identity) {
+            if !dry {
                 self.degradation
                     .render(&mut o, crop as usize, crop as usize, rng);
             }

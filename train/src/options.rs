@@ -136,6 +136,9 @@ pub struct TrainArgs {
     /// sky are among what the model learns to leave alone (0 = off).
     #[arg(long, default_value_t = 0.0, value_name = "P")]
     pub pair_soften: f32,
+    /// With --pair-soften: soften only the dry pairs (the rainy pairs keep sharp photos).
+    #[arg(long)]
+    pub pair_soften_dry_only: bool,
     /// Fraction of synthetic pairs left dry (clean in, clean out): teaches "do no harm".
     #[arg(long, default_value_t = 0.2)]
     pub pair_identity: f32,
@@ -436,7 +439,12 @@ impl TrainArgs {
             self.rain_accumulation
                 .map_or(String::new(), |a| format!(" rain_accumulation={a}")),
             if self.pair_soften > 0.0 {
-                format!(" pair_soften={}", self.pair_soften)
+                let which = if self.pair_soften_dry_only {
+                    "_dry"
+                } else {
+                    ""
+                };
+                format!(" pair_soften{which}={}", self.pair_soften)
             } else {
                 String::new()
             },

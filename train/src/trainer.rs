@@ -167,6 +167,7 @@ impl Trainer {
             pair_jpeg: args.pair_jpeg,
             pair_noise: args.pair_noise,
             pair_soften: args.pair_soften,
+            pair_soften_dry_only: args.pair_soften_dry_only,
         };
 
         let vs_g = nn::VarStore::new(device);

@@ -368,6 +368,8 @@ fn soften_blurs_detail_and_keeps_flat_areas_and_the_mean() {
         "{}",
         args.data_text()
     );
+    args.pair_soften_dry_only = true;
+    assert!(args.data_text().contains(" pair_soften_dry=0.3 "));
     args.pair_soften = 1.5;
     let err = format!("{:#}", nlcl_train::train(&args).unwrap_err());
     assert!(err.contains("--pair-soften 1.5"), "{err}");
