@@ -15,16 +15,18 @@
 # of dry pairs (default 0.3), EXPORT_TO where the model is written (default the shipped file
 # of MODEL). Extra arguments go to `nlcl train`. Shipped (chosen on the validation set, see
 # models/MODELS.md): all three are normalisation-free, trained from scratch with the mixed
-# renderer, then fine-tuned without the accumulation veil ("Fifth round"):
+# renderer, then fine-tuned without the accumulation veil and with 30 % of the dry pairs
+# softened ("Sixth round"):
 #   MODEL=lite RUN=family-lite-nf-mixed STYLE=mixed PAIR_IDENTITY=0.4 \
 #     scripts/train-family.sh --no-norm --lr 5e-4            (40,000 steps; step 36,000 kept)
-#   MODEL=lite RUN=family-lite-nf-acc0 STYLE=mixed PAIR_IDENTITY=0.4 STEPS=6000 \
+#   MODEL=lite RUN=family-lite-nf-softdry STYLE=mixed PAIR_IDENTITY=0.4 STEPS=6000 \
 #     scripts/train-family.sh --no-norm --lr 2e-4 --rain-accumulation 0 \
+#     --pair-soften 0.3 --pair-soften-dry-only \
 #     --init models/runs/family-lite-nf-mixed/checkpoints/step-036000.safetensors
 #   standard: the same with MODEL=standard, RUN=family-standard-nf-mixed and STEPS=16000, then
-#     RUN=family-standard-nf-acc0 STEPS=6000 ... --init models/runs/family-standard-nf-mixed/last.safetensors
+#     RUN=family-standard-nf-softdry STEPS=6000 ... --init models/runs/family-standard-nf-mixed/last.safetensors
 #   full: MODEL=full, RUN=family-full-nf-mixed, STEPS=16000, THREADS=2, then
-#     RUN=family-full-nf-acc0 STEPS=4000 ... --init models/runs/family-full-nf-mixed/last.safetensors
+#     RUN=family-full-nf-SECOND STEPS=4000 ... --init models/runs/family-full-nf-mixed/last.safetensors
 # Without the variables, this script trains the earlier InstanceNorm recipe.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -17,9 +17,9 @@ pub(super) const DEFAULT_SESSIONS: u32 = 0;
 pub(super) const DEFAULT_BATCH_SIZE: u32 = 1;
 pub(super) const DEFAULT_FP16: bool = false;
 pub(super) const DEFAULT_AUTO_BYPASS: bool = false;
-/// Levels of mean |input - output| below which a frame counts as dry, set for the built-in
-/// model: it changes a dry street clip at 640x360 by 0.16-0.22 levels a frame and real heavy
-/// rain by 0.48-0.74 (README, "Rain meter"). Other models need their own threshold.
+/// Levels of mean |input - output| below which a frame counts as dry: the models of the family
+/// change a dry street clip at 640x360 by 0.10-0.28 levels a frame and real heavy rain by
+/// 0.44-0.83 (README, "Rain meter"). Other models may need their own threshold.
 pub(super) const DEFAULT_RAIN_THRESHOLD: f64 = 0.35;
 pub(super) const DEFAULT_BYPASS_CHECK_INTERVAL: u32 = 10;
 pub(super) const DEFAULT_MESSAGE_INTERVAL: u32 = 0;
