@@ -259,8 +259,8 @@ pub fn run(args: &AdaptArgs) -> Result<()> {
     t.push(init.into());
     t.push("--out".into());
     t.push(run.join("train").into());
-    // Synthetic pairs keep the model removing rain (rendered as the shipped models were last
-    // trained: the mixed renderer without the accumulation veil, 40 % dry pairs); NLCL's
+    // Synthetic pairs keep the model removing rain (the fifth round's recipe, with which adapt
+    // was measured: the mixed renderer without the accumulation veil, 40 % dry pairs); NLCL's
     // unpaired losses, at a tenth of their weight every second step, pull it towards this
     // camera's rain. The learning rate stays constant: the schedule decays only past half of
     // --steps, which a timed run never reaches.
