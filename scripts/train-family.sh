@@ -26,7 +26,7 @@
 #   standard: the same with MODEL=standard, RUN=family-standard-nf-mixed and STEPS=16000, then
 #     RUN=family-standard-nf-softdry STEPS=6000 ... --init models/runs/family-standard-nf-mixed/last.safetensors
 #   full: MODEL=full, RUN=family-full-nf-mixed, STEPS=16000, THREADS=2, then
-#     RUN=family-full-nf-SECOND STEPS=4000 ... --init models/runs/family-full-nf-mixed/last.safetensors
+#     RUN=family-full-nf-softdry STEPS=4000 ... --init models/runs/family-full-nf-mixed/last.safetensors
 # Without the variables, this script trains the earlier InstanceNorm recipe.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -266,31 +266,25 @@ mod tests {
 
     #[test]
     fn tag_round_trip() {
+        let lite = ModelSpec {
+            width: 16,
+            depth: 4,
+            unshuffle: 2,
+            global_residual: true,
+            instance_norm: true,
+            detail_radius: 0,
+        };
+        let free = ModelSpec {
+            instance_norm: false,
+            ..lite
+        };
         for spec in [
             ModelSpec::OFFICIAL,
+            lite,
+            free,
             ModelSpec {
-                width: 16,
-                depth: 4,
-                unshuffle: 2,
-                global_residual: true,
-                instance_norm: true,
-                detail_radius: 0,
-            },
-            ModelSpec {
-                width: 16,
-                depth: 4,
-                unshuffle: 2,
-                global_residual: true,
-                instance_norm: false,
-                detail_radius: 0,
-            },
-            ModelSpec {
-                width: 16,
-                depth: 4,
-                unshuffle: 2,
-                global_residual: true,
-                instance_norm: false,
                 detail_radius: 4,
+                ..free
             },
         ] {
             assert_eq!(ModelSpec::from_tag(&spec.tag()).unwrap(), spec);

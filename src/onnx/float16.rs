@@ -6,9 +6,7 @@
 use half::f16;
 use prost::Message;
 
-use super::proto::{
-    AttributeProto, ModelProto, NodeProto, StringStringEntryProto, attribute_type, data_type,
-};
+use super::proto::{ModelProto, NodeProto, StringStringEntryProto, data_type};
 use super::{OnnxError, meta};
 
 /// Metadata value of [`meta::PRECISION`] in a float16 variant.
@@ -49,12 +47,7 @@ pub fn to_float16(bytes: &[u8]) -> Result<Vec<u8>, OnnxError> {
         output: vec![to.to_string()],
         name: format!("{to}.cast"),
         op_type: "Cast".into(),
-        attribute: vec![AttributeProto {
-            name: "to".into(),
-            i: dtype as i64,
-            r#type: attribute_type::INT,
-            ..Default::default()
-        }],
+        attribute: vec![super::int_attr("to", dtype as i64)],
         ..Default::default()
     };
     let inputs: Vec<String> = graph.input.iter().map(|v| v.name.clone()).collect();

@@ -139,13 +139,8 @@ impl Generator {
 
     fn stem(&self, x: &Tensor) -> Tensor {
         let s = self.spec.unshuffle as i64;
-        let detail = detail_layer(x, self.spec.detail_radius);
-        let x = &detail;
-        let x = if s > 1 {
-            x.pixel_unshuffle(s)
-        } else {
-            x.shallow_clone()
-        };
+        let x = detail_layer(x, self.spec.detail_radius);
+        let x = if s > 1 { x.pixel_unshuffle(s) } else { x };
         self.head.forward(&x)
     }
 

@@ -308,7 +308,6 @@ impl TrainArgs {
             unshuffle: self.unshuffle,
             global_residual: self.residual,
             instance_norm: !self.no_norm,
-
             detail_radius: self.detail_radius,
         }
     }
