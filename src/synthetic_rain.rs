@@ -55,6 +55,11 @@ pub struct RainStyle {
     /// Probability that an image gets classic rain ([`classic_rain`]) instead of this style:
     /// the noise-and-motion-blur recipe most synthetic deraining sets are made with.
     pub classic_share: f32,
+    /// Probability that heavy rain is a sharp downpour: its depth layers keep thin, unblurred
+    /// streaks (no Gaussian thickening, no defocus; one to three pixels wide), as short exposures and compressed video
+    /// show dense rain against dark backgrounds, instead of the soft wide streaks of the other
+    /// heavy images.
+    pub sharp_downpour: f32,
 }
 
 impl Default for RainStyle {
@@ -78,6 +83,7 @@ impl Default for RainStyle {
             light_share: 0.0,
             sharp: 0.0,
             classic_share: 0.0,
+            sharp_downpour: 0.0,
         }
     }
 }
@@ -239,7 +245,9 @@ fn blur(s: &mut [f32], w: usize, h: usize) {
 }
 
 /// One heavy-rain depth layer: dense straight streaks sharing one angle, thickened and blurred
-/// by `passes` of [1 2 1] (nearer layers are longer, wider and softer), added into `s`.
+/// by passes of [1 2 1] (nearer layers are longer, wider and softer), added into `s`. A `sharp`
+/// layer (a sharp downpour) skips the thickening: its streaks stay one or two pixels wide.
+#[allow(clippy::too_many_arguments)]
 fn heavy_layer(
     s: &mut [f32],
     w: usize,
@@ -247,6 +255,7 @@ fn heavy_layer(
     style: &RainStyle,
     angle: f32,
     near: f32,
+    sharp: bool,
     rng: &mut Rng,
 ) {
     let mut layer = vec![0f32; w * h];
@@ -276,7 +285,12 @@ fn heavy_layer(
         );
     }
     // Gaussian-like thickening: more defocus for the nearest layer.
-    for _ in 0..(1 + (near * 2.0).round() as usize) {
+    let passes = if sharp {
+        0
+    } else {
+        1 + (near * 2.0).round() as usize
+    };
+    for _ in 0..passes {
         blur(&mut layer, w, h);
     }
     for (a, b) in s.iter_mut().zip(&layer) {
@@ -404,6 +418,8 @@ pub fn render_rain(planes: &mut [f32], w: usize, h: usize, style: &RainStyle, rn
     }
     let mut s = vec![0f32; n];
     let heavy = rng.chance(style.heavy);
+    // Drawn only when asked for, like the mixes above.
+    let downpour = heavy && style.sharp_downpour > 0.0 && rng.chance(style.sharp_downpour);
     if heavy {
         // Far to near: shorter, fainter and sharper far away; one wind direction for all.
         let angle = rng
@@ -413,7 +429,7 @@ pub fn render_rain(planes: &mut [f32], w: usize, h: usize, style: &RainStyle, rn
         let layers = lo + rng.below(u64::from(hi.saturating_sub(lo)) + 1) as u32;
         for k in 0..layers.max(1) {
             let near = (k + 1) as f32 / layers.max(1) as f32;
-            heavy_layer(&mut s, w, h, style, angle, near, rng);
+            heavy_layer(&mut s, w, h, style, angle, near, downpour, rng);
         }
         if rng.chance(0.5) {
             streak_layer(&mut s, w, h, style, 1.0, rng);
@@ -428,11 +444,12 @@ pub fn render_rain(planes: &mut [f32], w: usize, h: usize, style: &RainStyle, rn
         drops(&mut s, w, h, rng);
     }
     // Drawn only when asked for, like the mix above.
-    if !(style.sharp > 0.0 && rng.chance(style.sharp)) {
+    if !(style.sharp > 0.0 && rng.chance(style.sharp)) && !downpour {
         blur(&mut s, w, h);
     }
     let (lo, hi) = style.blur_passes;
-    for _ in 0..lo + rng.below(u64::from(hi.saturating_sub(lo)) + 1) as u32 {
+    let defocus = lo + rng.below(u64::from(hi.saturating_sub(lo)) + 1) as u32;
+    for _ in 0..if downpour { 0 } else { defocus } {
         blur(&mut s, w, h);
     }
     let gamma = rng.range(style.gamma.0, style.gamma.1);
@@ -543,6 +560,52 @@ mod tests {
             assert_eq!(
                 rendered(&RainStyle::mixed(), &mut Rng::new(seed)),
                 rendered(&off, &mut Rng::new(seed))
+            );
+        }
+    }
+
+    #[test]
+    fn sharp_downpours_keep_heavy_streaks_thin_and_leave_other_streams_alone() {
+        // Heavy rain only, no veils, on black: soft and sharp heavy rain of the same seed
+        // (one extra draw apart), compared by the pixels the streaks light up (thickening
+        // spreads them) and by their peak (blurring lowers it).
+        let heavy = RainStyle {
+            heavy: 1.0,
+            veil: (0.0, 0.0),
+            accumulation: (0.0, 0.0),
+            drops: 0.0,
+            dark_on_bright: 0.0,
+            gamma: (1.0, 1.0),
+            ..RainStyle::realistic()
+        };
+        let sharp = RainStyle {
+            sharp_downpour: 1.0,
+            ..heavy.clone()
+        };
+        let lit = |v: &[f32]| v.iter().filter(|&&x| x > 0.01).count();
+        let peak = |v: &[f32]| v.iter().cloned().fold(0.0, f32::max);
+        for seed in 0..10 {
+            let render = |style: &RainStyle, rng: &mut Rng| {
+                let mut planes = vec![0f32; 3 * 96 * 96];
+                render_rain(&mut planes, 96, 96, style, rng);
+                planes
+            };
+            let soft = render(&heavy, &mut Rng::new(seed));
+            let thin = render(&sharp, &mut Rng::new(seed));
+            assert!(lit(&thin) < lit(&soft), "seed {seed}");
+            assert!(peak(&thin) > peak(&soft), "seed {seed}");
+            // Drawn only for heavy rain: light images keep their stream.
+            let light = RainStyle {
+                heavy: 0.0,
+                ..heavy.clone()
+            };
+            let light_sharp = RainStyle {
+                sharp_downpour: 1.0,
+                ..light.clone()
+            };
+            assert_eq!(
+                render(&light, &mut Rng::new(seed)),
+                render(&light_sharp, &mut Rng::new(seed))
             );
         }
     }

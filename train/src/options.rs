@@ -86,6 +86,11 @@ pub struct TrainArgs {
     /// and overcast sky in dry footage.
     #[arg(long, value_name = "MAX")]
     pub rain_accumulation: Option<f32>,
+    /// Share of heavy-rain images rendered as sharp downpours: dense depth layers of thin,
+    /// unblurred streaks (as short exposures and compressed video show heavy rain against dark
+    /// backgrounds) instead of the style's soft, wide ones. Off by default.
+    #[arg(long, value_name = "P")]
+    pub rain_sharp_downpour: Option<f32>,
     /// What the synthetic pairs and rendered samples show: `rain` (deraining) or `haze`
     /// (dehazing: atmospheric scattering over a depth proxy; --rain-style is then unused).
     #[arg(long, value_enum, default_value_t = DegradationKind::Rain)]
@@ -414,6 +419,12 @@ impl TrainArgs {
             }
             style.accumulation = (style.accumulation.0.min(max), max);
         }
+        if let Some(p) = self.rain_sharp_downpour {
+            if !(0.0..=1.0).contains(&p) {
+                bail!("--rain-sharp-downpour {p}: must be a probability in [0, 1]");
+            }
+            style.sharp_downpour = p;
+        }
         Ok(style)
     }
 
@@ -426,7 +437,7 @@ impl TrainArgs {
                 .join(",")
         };
         format!(
-            "rainy=[{}] render_rain_on=[{}] render_prob={} degradation={} rain_style={}{}{}{} clean=[{}] max_side={} holdout={}",
+            "rainy=[{}] render_rain_on=[{}] render_prob={} degradation={} rain_style={}{}{}{}{} clean=[{}] max_side={} holdout={}",
             list(&self.rainy),
             list(&self.render_rain_on),
             self.render_prob,
@@ -437,6 +448,8 @@ impl TrainArgs {
                 .map_or(String::new(), |p| format!(" rain_drops={p}")),
             self.rain_accumulation
                 .map_or(String::new(), |a| format!(" rain_accumulation={a}")),
+            self.rain_sharp_downpour
+                .map_or(String::new(), |p| format!(" rain_sharp_downpour={p}")),
             if self.pair_soften > 0.0 {
                 let which = if self.pair_soften_dry_only {
                     "_dry"

@@ -612,6 +612,16 @@ fn rain_overrides_change_the_style_and_are_recorded() {
     args.rain_accumulation = Some(-0.5);
     let err = args.rain_style().unwrap_err().to_string();
     assert!(err.contains("--rain-accumulation -0.5"), "{err}");
+    args.rain_accumulation = Some(0.0);
+    args.rain_sharp_downpour = Some(0.5);
+    assert_eq!(args.rain_style().unwrap().sharp_downpour, 0.5);
+    assert!(
+        args.data_text()
+            .contains("rain_accumulation=0 rain_sharp_downpour=0.5 ")
+    );
+    args.rain_sharp_downpour = Some(2.0);
+    let err = args.rain_style().unwrap_err().to_string();
+    assert!(err.contains("--rain-sharp-downpour 2"), "{err}");
 }
 
 #[test]
