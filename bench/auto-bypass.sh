@@ -9,7 +9,9 @@
 # with and without auto-bypass, REPEAT times in a row (default 3: start-up counts less). Prints, per clip
 # and setting, the process's CPU time (user + system), the frames the model ran on (the
 # nlcl-rain messages of message-interval=1) and the share of frames auto-bypass passed without
-# running the model, then the CPU ratio with / without. GST_PLUGIN_PATH must reach
+# running the model, then the CPU ratio with / without, and the rain meter per frame without
+# auto-bypass (the `last` field of every nlcl-rain message: min / median / max, what
+# rain-threshold is compared with). GST_PLUGIN_PATH must reach
 # libgstnlcl.so (default: target/release of this checkout).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -48,10 +50,13 @@ for clip in "$dry" "$rainy"; do
     ran=$(grep -c "nlcl-rain" "$tmp/log" || true)
     t=$(awk '{ printf "%.2f", $1 + $2 }' "$tmp/time")
     cpu[$auto]=$t
+    [ "$auto" = false ] && sed -n 's/.*nlcl-rain,.* last=(double)\([0-9.e+-]*\),.*/\1/p' "$tmp/log" \
+      | sort -g > "$tmp/meter"
     awk -v n="$name" -v a="$auto" -v t="$t" -v r="$ran" -v f="$frames" 'BEGIN {
       printf "%-28s auto-bypass=%-5s CPU %7.2f s  model ran on %4d of %4d frames (%.0f %% bypassed)\n",
         n, a, t, r, f, 100 * (f - r) / f }'
   done
   awk -v n="$name" -v a="${cpu[true]}" -v b="${cpu[false]}" \
     'BEGIN { printf "%-28s CPU with / without auto-bypass: %.2f\n", n, a / b }'
+  awk -v n="$name" '{ v[NR] = $1 } END { if (NR) printf "%-28s rain meter per frame (levels): min %.2f  median %.2f  max %.2f  (%d frames)\n", n, v[1], v[int((NR + 1) / 2)], v[NR], NR }' "$tmp/meter"
 done
