@@ -132,6 +132,10 @@ enum Command {
         /// realistic).
         #[arg(long, default_value = "realistic")]
         style: String,
+        /// Share of the heavy-rain images rendered as sharp downpours (dense thin unblurred
+        /// streaks; the trainer's --rain-sharp-downpour). Default: the style's (none).
+        #[arg(long, value_name = "P")]
+        sharp_downpour: Option<f32>,
         /// Render haze instead of rain (atmospheric scattering over a depth proxy, see
         /// `nlcl::haze`; --style is then unused): dehazing validation sets and samples.
         #[arg(long)]
@@ -181,10 +185,14 @@ fn main() -> Result<()> {
             out,
             seed,
             style,
+            sharp_downpour,
             haze,
             pairs,
             sheet,
-        } => render_rain(&inputs, &out, seed, &style, haze, pairs, sheet.as_deref()),
+        } => {
+            let style = rain_style(&style, sharp_downpour)?;
+            render_rain(&inputs, &out, seed, &style, haze, pairs, sheet.as_deref())
+        }
         Command::Train { args } => trainer::run(std::iter::once("train".into()).chain(args)),
         Command::Export { args } => trainer::run(std::iter::once("export".into()).chain(args)),
         Command::Adapt(args) => adapt::run(&args),
@@ -193,22 +201,34 @@ fn main() -> Result<()> {
     }
 }
 
+/// The renderer style `render-rain`'s options name.
+fn rain_style(name: &str, sharp_downpour: Option<f32>) -> Result<nlcl::synthetic_rain::RainStyle> {
+    use nlcl::synthetic_rain::RainStyle;
+    let mut style = RainStyle::by_name(name).with_context(|| {
+        format!(
+            "--style {name:?}: expected one of {}",
+            RainStyle::NAMES.join(", ")
+        )
+    })?;
+    if let Some(p) = sharp_downpour {
+        if !(0.0..=1.0).contains(&p) {
+            bail!("--sharp-downpour {p}: must be a probability in [0, 1]");
+        }
+        style.sharp_downpour = p;
+    }
+    Ok(style)
+}
+
 fn render_rain(
     inputs: &[PathBuf],
     out: &Path,
     seed: u64,
-    style: &str,
+    style: &nlcl::synthetic_rain::RainStyle,
     haze: bool,
     pairs: bool,
     sheet: Option<&Path>,
 ) -> Result<()> {
-    use nlcl::synthetic_rain::{RainStyle, render_rain};
-    let style = RainStyle::by_name(style).with_context(|| {
-        format!(
-            "--style {style:?}: expected one of {}",
-            RainStyle::NAMES.join(", ")
-        )
-    })?;
+    use nlcl::synthetic_rain::render_rain;
     let files = images::collect(inputs)?;
     if files.is_empty() {
         bail!("no PNG or JPEG images found in {inputs:?}");
@@ -243,7 +263,7 @@ fn render_rain(
                 &mut rng,
             );
         } else {
-            render_rain(&mut planes, w, h, &style, &mut rng);
+            render_rain(&mut planes, w, h, style, &mut rng);
         }
         let rainy = image::RgbImage::from_fn(w as u32, h as u32, |x, y| {
             let i = y as usize * w + x as usize;

@@ -512,6 +512,28 @@ fn render_rain_writes_rainy_copies_and_pairs() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("drizzle"), "{err}");
+    // --sharp-downpour: accepted as a probability (the rain differs from the same seed without
+    // it, on some image, since only heavy images draw it), refused outside [0, 1].
+    let sharp = dir.path().join("sharp");
+    render(&sharp, &["--sharp-downpour", "1"]);
+    assert!(
+        images.iter().any(|(path, _)| {
+            let name = path.file_name().unwrap();
+            open_rgb(&sharp.join(name)) != open_rgb(&realistic.join(name))
+        }),
+        "--sharp-downpour 1 changed no image"
+    );
+    let out = nlcl()
+        .arg("render-rain")
+        .arg(&src)
+        .arg("-o")
+        .arg(dir.path().join("bad2"))
+        .args(["--sharp-downpour", "1.5"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--sharp-downpour 1.5"), "{err}");
 }
 
 /// `nlcl train` for a few steps on tiny generated images (rain rendered on the fly), then
