@@ -20,7 +20,7 @@ D="${NLCL_DATA:-../shared/data}"
 OUT=out/family-eval
 [ "${SKIP_BUILD:-0}" = 1 ] || cargo build --release -p nlcl-cli -p gst-plugin-nlcl
 mkdir -p "$OUT"
-[ -d "$OUT/val/rain-classic" ] || scripts/validation-set.sh "$OUT/val" > /dev/null
+[ -d "$OUT/val/rain-downpour" ] || scripts/validation-set.sh "$OUT/val" > /dev/null
 scripts/dry-clip.sh "$OUT/dry-clip"
 # The same clip as bench/auto-bypass.sh feeds the element (scaled to 640x360): soft, upscaled
 # video is where the models change dry frames most.
@@ -34,6 +34,7 @@ for m in ${MODELS:-lite standard full}; do
   { target/release/nlcl eval -m "$m" --pairs "$OUT/val/rain" --clean "$OUT/val/dry" -o "$o/val" 2>/dev/null
     target/release/nlcl eval -m "$m" --pairs "$OUT/val/rain-light" -o "$o/val" 2>/dev/null
     target/release/nlcl eval -m "$m" --pairs "$OUT/val/rain-classic" -o "$o/val" 2>/dev/null
+    target/release/nlcl eval -m "$m" --pairs "$OUT/val/rain-downpour" -o "$o/val" 2>/dev/null
     target/release/nlcl eval -m "$m" --clean "$OUT/dry-clip-360" -o "$o/val" 2>/dev/null; } \
     | grep -vE "^(model|per-image)" | tee "$o/val.txt"
   target/release/nlcl eval -m "$m" --frames "$D/real_rain_video/J4RNet_practical" \

@@ -7,6 +7,8 @@
 #   OUT/rain/         rain rendered on them, fixed seed, realistic style (nlcl eval --pairs OUT/rain)
 #   OUT/rain-light/   the same with the light style
 #   OUT/rain-classic/ the same with the classic style (untapered noise-and-motion-blur streaks)
+#   OUT/rain-downpour/ the realistic style with every heavy image a sharp downpour (dense thin
+#                     unblurred streaks; render-rain --sharp-downpour 1)
 #   OUT/haze/         haze rendered on them, fixed seed (the dehazing model's validation set)
 # Usage: scripts/validation-set.sh OUT   (needs target/release/nlcl)
 set -euo pipefail
@@ -30,5 +32,6 @@ done < "$ROOT/models/validation.txt"
 # Older sets made before the classic style or the haze renderer gain their folders without
 # changing the rest.
 [ -d "$OUT/rain-classic" ] || "$NLCL" render-rain "$OUT"/dry/* -o "$OUT/rain-classic" --pairs --style classic --seed 10
+[ -d "$OUT/rain-downpour" ] || "$NLCL" render-rain "$OUT"/dry/* -o "$OUT/rain-downpour" --pairs --style realistic --sharp-downpour 1 --seed 11
 [ -d "$OUT/haze" ] || "$NLCL" render-rain "$OUT"/dry/* -o "$OUT/haze" --pairs --haze --seed 9
 echo "validation set: ${#files[@]} photos in $OUT"
