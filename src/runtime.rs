@@ -280,6 +280,14 @@ impl ModelInfo {
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
     }
+
+    /// The model's own rain-meter threshold ([`crate::onnx::meta::RAIN_THRESHOLD`]), when it
+    /// records a valid one (a finite number of levels in `[0, 255]`).
+    pub fn rain_threshold(&self) -> Option<f64> {
+        self.meta(crate::onnx::meta::RAIN_THRESHOLD)
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|t| (0.0..=255.0).contains(t))
+    }
 }
 
 /// An NLCL model ready to run.

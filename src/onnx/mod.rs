@@ -37,6 +37,10 @@ pub mod meta {
     pub const EVAL: &str = "nlcl.eval";
     /// `float16` in the half-precision variant ([`super::float16`]); absent means float32.
     pub const PRECISION: &str = "nlcl.precision";
+    /// The rain intensity (mean |input - output| in 8-bit levels) between this model's dry
+    /// and rainy frames, measured with `bench/auto-bypass.sh`: each model changes dry frames
+    /// by its own amount, so the element's auto-bypass uses this unless `rain-threshold` is set.
+    pub const RAIN_THRESHOLD: &str = "nlcl.rain_threshold";
 }
 
 /// ONNX opset the graphs are written for (Conv, InstanceNormalization, Clip with tensor bounds,

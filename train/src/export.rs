@@ -46,6 +46,11 @@ pub struct ExportArgs {
     /// Evaluation numbers to record (`nlcl.eval`), e.g. "Rain100L 27.9/0.85".
     #[arg(long)]
     pub eval: Option<String>,
+    /// This model's rain-meter threshold in levels (`nlcl.rain_threshold`): the mean
+    /// |input - output| between its dry and rainy frames (bench/auto-bypass.sh prints both);
+    /// nlclderain's auto-bypass uses it unless rain-threshold is set.
+    #[arg(long, value_name = "LEVELS")]
+    pub rain_threshold: Option<f64>,
     /// Write the float16 variant: half-precision weights and arithmetic (half the file; GPU
     /// tensor cores), float32 input and outputs as always. Metadata `nlcl.precision=float16`.
     #[arg(long)]
@@ -89,6 +94,7 @@ pub fn export_bytes(
     task: Task,
     with_rain: bool,
     eval: Option<&str>,
+    rain_threshold: Option<f64>,
 ) -> anyhow::Result<Vec<u8>> {
     let spec = ck.spec()?;
     let weights = generator_weights(ck, &spec, with_rain)?;
@@ -105,6 +111,12 @@ pub fn export_bytes(
     if let Some(e) = eval {
         metadata.push((meta::EVAL.to_string(), e.to_string()));
     }
+    if let Some(t) = rain_threshold {
+        if !(0.0..=255.0).contains(&t) {
+            bail!("--rain-threshold {t}: must be a number of levels in [0, 255]");
+        }
+        metadata.push((meta::RAIN_THRESHOLD.to_string(), t.to_string()));
+    }
     let config = ExportConfig {
         spec,
         include_rain: with_rain,
@@ -117,7 +129,13 @@ pub fn export_bytes(
 pub fn export(args: &ExportArgs) -> anyhow::Result<()> {
     let path = checkpoint_path(&args.run);
     let ck = Checkpoint::load(&path)?;
-    let mut bytes = export_bytes(&ck, args.task, args.with_rain, args.eval.as_deref())?;
+    let mut bytes = export_bytes(
+        &ck,
+        args.task,
+        args.with_rain,
+        args.eval.as_deref(),
+        args.rain_threshold,
+    )?;
     if args.float16 {
         bytes = nlcl::onnx::float16::to_float16(&bytes)?;
     }

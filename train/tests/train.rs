@@ -702,6 +702,37 @@ fn unreadable_files_are_skipped_and_counted() {
     assert!(Trainer::new(&bad).is_err());
 }
 
+/// `--rain-threshold` is recorded as `nlcl.rain_threshold`, read back by the engine's
+/// `ModelInfo::rain_threshold` (what the element's auto-bypass uses); out of range is refused.
+#[test]
+fn export_records_the_rain_threshold() {
+    use nlcl_train::export::{Task, export_bytes};
+    let dir = TempDir::new("threshold");
+    let (rainy, clean) = make_data(&dir.0);
+    let args = tiny_args(&dir.0, rainy, clean, "run");
+    let ck = Trainer::new(&args).unwrap().checkpoint();
+    let bytes = export_bytes(&ck, Task::Derain, false, None, Some(0.3)).unwrap();
+    let meta = nlcl::onnx::read_metadata(&bytes).unwrap();
+    assert!(
+        meta.iter()
+            .any(|(k, v)| k == nlcl::onnx::meta::RAIN_THRESHOLD && v == "0.3"),
+        "{meta:?}"
+    );
+    let opts = nlcl::runtime::SessionOptions {
+        threads: 1,
+        ..Default::default()
+    };
+    let model = nlcl::runtime::Model::from_bytes(&bytes, "test", &opts).unwrap();
+    assert_eq!(model.info().rain_threshold(), Some(0.3));
+    let plain = export_bytes(&ck, Task::Derain, false, None, None).unwrap();
+    let model = nlcl::runtime::Model::from_bytes(&plain, "test", &opts).unwrap();
+    assert_eq!(model.info().rain_threshold(), None);
+    let err = export_bytes(&ck, Task::Derain, false, None, Some(300.0))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("--rain-threshold 300"), "{err}");
+}
+
 #[test]
 fn exported_onnx_matches_the_torch_network() {
     let dir = TempDir::new("parity");
@@ -721,9 +752,14 @@ fn exported_onnx_matches_the_torch_network() {
         let mut t = Trainer::new(&args).unwrap();
         t.train_step();
         let ck = t.checkpoint();
-        let bytes =
-            nlcl_train::export::export_bytes(&ck, nlcl_train::export::Task::Derain, true, None)
-                .unwrap();
+        let bytes = nlcl_train::export::export_bytes(
+            &ck,
+            nlcl_train::export::Task::Derain,
+            true,
+            None,
+            None,
+        )
+        .unwrap();
         let meta = nlcl::onnx::read_metadata(&bytes).unwrap();
         assert!(
             meta.iter()
@@ -835,7 +871,7 @@ fn checkpoint_eval_matches_the_shared_evaluator_on_its_export() {
 
     // ... against its export through ONNX Runtime, as `nlcl eval` runs it.
     let bytes =
-        nlcl_train::export::export_bytes(&ck, nlcl_train::export::Task::Derain, false, None)
+        nlcl_train::export::export_bytes(&ck, nlcl_train::export::Task::Derain, false, None, None)
             .unwrap();
     let opts = nlcl::runtime::SessionOptions {
         threads: 1,

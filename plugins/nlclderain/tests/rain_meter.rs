@@ -128,6 +128,54 @@ fn rain_intensity_is_measured_and_posted() {
     );
 }
 
+/// A model that records its own threshold (`nlcl.rain_threshold`) gets it when
+/// `rain-threshold` is not set (messages and the property say so); set, the property wins.
+#[test]
+fn the_model_s_own_rain_threshold_applies_unless_the_property_is_set() {
+    use nlcl::onnx::{ExportConfig, Weights, meta, write_model};
+    let dir = temp_dir();
+    let weights = Weights::random_generator(&SMALL, nlcl::spec::BACK_PREFIX, 5, 0.5);
+    let bytes = write_model(
+        &ExportConfig {
+            spec: SMALL,
+            include_rain: false,
+            metadata: vec![
+                (meta::TASK.into(), "derain".into()),
+                (meta::RAIN_THRESHOLD.into(), "200".into()),
+            ],
+        },
+        &weights,
+    )
+    .unwrap();
+    let model = dir.path().join("own-threshold.onnx");
+    std::fs::write(&model, bytes).unwrap();
+    let r = run(&launch(&model, 2, "message-interval=1"));
+    assert_eq!(r.messages.len(), 2);
+    for m in &r.messages {
+        assert_eq!(m.get::<f64>("threshold").unwrap(), 200.0, "{m}");
+        // The random model changes frames by about a level: under 200, so dry.
+        assert!(!m.get::<bool>("raining").unwrap(), "{m}");
+    }
+    let r = run(&launch(&model, 2, "message-interval=1 rain-threshold=0.5"));
+    assert_eq!(r.messages.len(), 2);
+    for m in &r.messages {
+        assert_eq!(m.get::<f64>("threshold").unwrap(), 0.5, "{m}");
+        assert!(m.get::<bool>("raining").unwrap(), "{m}");
+    }
+    // The property reads back the model's threshold once the element has started with it.
+    init();
+    let p = pipeline(&launch(&model, 2, ""));
+    let d = p.by_name("d").unwrap();
+    assert_eq!(
+        d.property::<f64>("rain-threshold"),
+        0.35,
+        "the default before start"
+    );
+    let r = run_to_end(&p);
+    assert!(r.error.is_none(), "{:?}", r.error);
+    assert_eq!(d.property::<f64>("rain-threshold"), 200.0);
+}
+
 #[test]
 fn auto_bypass_passes_dry_frames_and_keeps_deraining_rain() {
     let dir = temp_dir();

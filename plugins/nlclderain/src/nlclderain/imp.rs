@@ -227,7 +227,9 @@ impl ObjectImpl for NlclDerain {
                     .blurb(
                         "Rain intensity (mean |input - output| in 8-bit levels) below which a \
                          frame counts as dry, for auto-bypass and the raining field of nlcl-rain \
-                         messages",
+                         messages. Unset, the model's own threshold where it records one \
+                         (nlcl.rain_threshold; the models of the family do), else 0.35; reads \
+                         back what is in effect",
                     )
                     .minimum(0.0)
                     .maximum(255.0)
@@ -314,9 +316,7 @@ impl ObjectImpl for NlclDerain {
             "late-frames" => settings.late_frames = value.get().unwrap_or_default(),
             "output" => settings.output = value.get().unwrap_or_default(),
             "auto-bypass" => settings.auto_bypass = value.get().unwrap_or(DEFAULT_AUTO_BYPASS),
-            "rain-threshold" => {
-                settings.rain_threshold = value.get().unwrap_or(DEFAULT_RAIN_THRESHOLD)
-            }
+            "rain-threshold" => settings.rain_threshold = value.get().ok(),
             "bypass-check-interval" => {
                 settings.bypass_check_interval =
                     value.get().unwrap_or(DEFAULT_BYPASS_CHECK_INTERVAL)
@@ -357,7 +357,7 @@ impl ObjectImpl for NlclDerain {
             "late-frames" => s().late_frames.to_value(),
             "output" => s().output.to_value(),
             "auto-bypass" => s().auto_bypass.to_value(),
-            "rain-threshold" => s().rain_threshold.to_value(),
+            "rain-threshold" => s().rain_threshold().to_value(),
             "bypass-check-interval" => s().bypass_check_interval.to_value(),
             "message-interval" => s().message_interval.to_value(),
             "bypass" => s().bypass.to_value(),
@@ -464,6 +464,7 @@ impl BaseTransformImpl for NlclDerain {
                     ),
                 })?;
         let model = worker.info();
+        lock(&self.settings).model_rain_threshold = model.rain_threshold();
         if let Some(reason) = gpu_path_failure
             && model.provider == nlcl::runtime::Provider::Cuda
         {

@@ -17,9 +17,9 @@ pub(super) const DEFAULT_SESSIONS: u32 = 0;
 pub(super) const DEFAULT_BATCH_SIZE: u32 = 1;
 pub(super) const DEFAULT_FP16: bool = false;
 pub(super) const DEFAULT_AUTO_BYPASS: bool = false;
-/// Levels of mean |input - output| below which a frame counts as dry: the models of the family
-/// change a dry street clip at 640x360 by 0.10-0.28 levels a frame and real heavy rain by
-/// 0.44-0.83 (README, "Rain meter"). Other models may need their own threshold.
+/// Levels of mean |input - output| below which a frame counts as dry, for models that do not
+/// record their own (`nlcl.rain_threshold`, which the models of the family do; README, "Rain
+/// meter").
 pub(super) const DEFAULT_RAIN_THRESHOLD: f64 = 0.35;
 pub(super) const DEFAULT_BYPASS_CHECK_INTERVAL: u32 = 10;
 pub(super) const DEFAULT_MESSAGE_INTERVAL: u32 = 0;
@@ -41,7 +41,10 @@ pub(super) struct Settings {
     pub late_frames: LateFrames,
     pub output: Output,
     pub auto_bypass: bool,
-    pub rain_threshold: f64,
+    /// `rain-threshold` when set; else the running model's own, else the default.
+    pub rain_threshold: Option<f64>,
+    /// The threshold the model last started recorded (`nlcl.rain_threshold`).
+    pub model_rain_threshold: Option<f64>,
     pub bypass_check_interval: u32,
     pub message_interval: u32,
 }
@@ -65,10 +68,18 @@ impl Settings {
             late_frames: self.late_frames,
             output: self.output.into(),
             auto_bypass: self.auto_bypass,
-            rain_threshold: self.rain_threshold,
+            rain_threshold: self.rain_threshold(),
             bypass_check_interval: self.bypass_check_interval,
             message_interval: self.message_interval,
         }
+    }
+
+    /// The rain threshold in effect: the property when set, else the model's own, else the
+    /// default.
+    pub fn rain_threshold(&self) -> f64 {
+        self.rain_threshold
+            .or(self.model_rain_threshold)
+            .unwrap_or(DEFAULT_RAIN_THRESHOLD)
     }
 
     /// The model to run: `model-file` when set, else the named model.
@@ -99,7 +110,8 @@ impl Default for Settings {
             late_frames: LateFrames::default(),
             output: Output::default(),
             auto_bypass: DEFAULT_AUTO_BYPASS,
-            rain_threshold: DEFAULT_RAIN_THRESHOLD,
+            rain_threshold: None,
+            model_rain_threshold: None,
             bypass_check_interval: DEFAULT_BYPASS_CHECK_INTERVAL,
             message_interval: DEFAULT_MESSAGE_INTERVAL,
         }
