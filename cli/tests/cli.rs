@@ -305,8 +305,8 @@ fn missing_model_is_named_in_the_error() {
     assert!(err.contains("/nonexistent/m.onnx"), "{err}");
 }
 
-/// The built-in model keeps the quality stated in models/MODELS.md: Rain100L at least 28.1 dB
-/// with SSIM above the input's, and rain-free Kodak24 photos within 48 dB (Y) of the input.
+/// The built-in model keeps the quality stated in models/MODELS.md: Rain100L at least 28.0 dB
+/// with SSIM above the input's, and rain-free Kodak24 photos within 49 dB (Y) of the input.
 #[test]
 fn built_in_model_meets_its_stated_quality() {
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data");
@@ -356,13 +356,13 @@ fn built_in_model_meets_its_stated_quality() {
         .unwrap()
         .parse()
         .unwrap();
-    // models/MODELS.md states 28.20 dB and 48.34 dB (Kodak24, Y) for the built-in lite model.
-    assert!(psnr >= 28.1, "Rain100L output {psnr} dB\n{text}");
+    // models/MODELS.md states 28.05 dB and 49.42 dB (Kodak24, Y) for the built-in lite model.
+    assert!(psnr >= 28.0, "Rain100L output {psnr} dB\n{text}");
     assert!(
         out_ssim > ssim,
         "output SSIM {out_ssim} vs input {ssim}\n{text}"
     );
-    assert!(harm >= 48.0, "do-no-harm {harm} dB\n{text}");
+    assert!(harm >= 49.0, "do-no-harm {harm} dB\n{text}");
     // The worst image named is the one of least gain in the per-image CSV.
     let csv = std::fs::read_to_string(dir.path().join("Rain100L.csv")).unwrap();
     let least = csv
