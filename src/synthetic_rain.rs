@@ -444,7 +444,9 @@ pub fn render_rain(planes: &mut [f32], w: usize, h: usize, style: &RainStyle, rn
         drops(&mut s, w, h, rng);
     }
     // Drawn only when asked for, like the mix above.
-    if !(style.sharp > 0.0 && rng.chance(style.sharp)) && !downpour {
+    // (Drawn for downpours too, so the draws that follow stay where they were.)
+    let sharp = style.sharp > 0.0 && rng.chance(style.sharp);
+    if !sharp && !downpour {
         blur(&mut s, w, h);
     }
     let (lo, hi) = style.blur_passes;
