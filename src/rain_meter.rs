@@ -12,6 +12,12 @@
 /// A check must measure this many times the threshold to resume deraining (hysteresis).
 pub const RESUME_FACTOR: f64 = 1.5;
 
+/// Whether `t` is a usable threshold: a finite number of 8-bit levels in `[0, 255]` (what a
+/// model file may record as `nlcl.rain_threshold`).
+pub fn is_valid_threshold(t: f64) -> bool {
+    (0.0..=255.0).contains(&t)
+}
+
 /// Mean `|input - output|` of the top-left `height x width` of two planar RGB tensors of size
 /// `3 x th x tw` (values in `[-1, 1]`, the output clamped as it will be written), in 8-bit
 /// levels. `None` when the sizes do not fit or a value is not finite.

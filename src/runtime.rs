@@ -286,7 +286,7 @@ impl ModelInfo {
     pub fn rain_threshold(&self) -> Option<f64> {
         self.meta(crate::onnx::meta::RAIN_THRESHOLD)
             .and_then(|v| v.trim().parse::<f64>().ok())
-            .filter(|t| (0.0..=255.0).contains(t))
+            .filter(|&t| crate::rain_meter::is_valid_threshold(t))
     }
 }
 

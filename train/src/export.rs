@@ -112,7 +112,7 @@ pub fn export_bytes(
         metadata.push((meta::EVAL.to_string(), e.to_string()));
     }
     if let Some(t) = rain_threshold {
-        if !(0.0..=255.0).contains(&t) {
+        if !nlcl::rain_meter::is_valid_threshold(t) {
             bail!("--rain-threshold {t}: must be a number of levels in [0, 255]");
         }
         metadata.push((meta::RAIN_THRESHOLD.to_string(), t.to_string()));
