@@ -37,6 +37,7 @@ pub mod latency_window;
 pub mod metrics;
 pub mod onnx;
 pub mod output_view;
+pub mod rain_fit;
 pub mod rain_meter;
 pub mod reference;
 pub mod rng;

@@ -60,6 +60,11 @@ pub struct RainStyle {
     /// show dense rain against dark backgrounds, instead of the soft wide streaks of the other
     /// heavy images.
     pub sharp_downpour: f32,
+    /// Streak ranges fitted to one camera's footage ([`crate::rain_fit`]), drawn on a share
+    /// [`RainStyle::fitted_share`] of the images instead of this style.
+    pub fitted: Option<StreakRanges>,
+    /// Probability that an image gets the fitted streaks (when [`RainStyle::fitted`] is set).
+    pub fitted_share: f32,
 }
 
 impl Default for RainStyle {
@@ -84,6 +89,8 @@ impl Default for RainStyle {
             sharp: 0.0,
             classic_share: 0.0,
             sharp_downpour: 0.0,
+            fitted: None,
+            fitted_share: 0.0,
         }
     }
 }
@@ -370,30 +377,193 @@ fn classic_rain(planes: &mut [f32], w: usize, h: usize, rng: &mut Rng) {
         let coverage = 0.02 * (15f32).powf(rng.f32()) / (layers as f32).sqrt();
         let density = coverage / len;
         let bright = rng.range(0.25, 0.9);
-        let (sa, ca) = angle.sin_cos();
-        for _ in 0..(density * n as f32).round() as usize {
-            let b = bright * rng.range(0.5, 1.0);
-            let l = len * rng.range(0.85, 1.15);
-            let x0 = rng.range(-l, w as f32 + l);
-            let y0 = rng.range(-l, h as f32);
-            trace(&mut layer, w, h, (x0, y0), l, (sa, ca), 2.0, 1, b, false);
-        }
+        straight_streaks(&mut layer, w, h, angle, len, density, bright, rng);
         // Width: each blur pass widens the streaks; the levels stretch keeps them bright.
         let passes = rng.below(3) as usize;
-        for _ in 0..passes {
-            blur(&mut layer, w, h);
-        }
-        let gain = 1.0 + 0.6 * passes as f32;
-        for (a, b) in s.iter_mut().zip(&layer) {
-            *a += b * gain;
-        }
+        widen(&mut s, &mut layer, w, h, passes);
     }
+    add_rain(planes, n, &s);
+}
+
+/// Untapered straight streaks of one angle (radians from vertical) and about one length,
+/// `density` per pixel, peak brightness up to `bright`, added into `layer`.
+#[allow(clippy::too_many_arguments)]
+fn straight_streaks(
+    layer: &mut [f32],
+    w: usize,
+    h: usize,
+    angle: f32,
+    len: f32,
+    density: f32,
+    bright: f32,
+    rng: &mut Rng,
+) {
+    let (sa, ca) = angle.sin_cos();
+    for _ in 0..(density * (w * h) as f32).round() as usize {
+        let b = bright * rng.range(0.5, 1.0);
+        let l = len * rng.range(0.85, 1.15);
+        let x0 = rng.range(-l, w as f32 + l);
+        let y0 = rng.range(-l, h as f32);
+        trace(layer, w, h, (x0, y0), l, (sa, ca), 2.0, 1, b, false);
+    }
+}
+
+/// Widens a streak layer by `passes` blur passes (a levels stretch keeps the streaks bright)
+/// and adds it into the rain layer `s`.
+fn widen(s: &mut [f32], layer: &mut [f32], w: usize, h: usize, passes: usize) {
+    for _ in 0..passes {
+        blur(layer, w, h);
+    }
+    let gain = 1.0 + 0.6 * passes as f32;
+    for (a, b) in s.iter_mut().zip(layer.iter()) {
+        *a += b * gain;
+    }
+}
+
+/// Adds a rain layer to planar RGB (slightly blue-white, clipped).
+fn add_rain(planes: &mut [f32], n: usize, s: &[f32]) {
     let tint = [0.97, 0.99, 1.0];
     for c in 0..3 {
-        for (v, &r) in planes[c * n..(c + 1) * n].iter_mut().zip(&s) {
+        for (v, &r) in planes[c * n..(c + 1) * n].iter_mut().zip(s) {
             *v = (*v + r.clamp(0.0, 1.0) * tint[c]).clamp(0.0, 1.0);
         }
     }
+}
+
+/// Ranges of one camera's rain as [`crate::rain_fit`] measures it: straight streaks whose
+/// angle, length, coverage, brightness and width are drawn per image from these ranges.
+/// Written and read as one line, e.g.
+/// `angle=-12:4 length=14:38 coverage=0.02:0.09 brightness=0.3:0.7 blur=0:2`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreakRanges {
+    /// Streak angle from vertical, degrees (positive leans right going down).
+    pub angle: (f32, f32),
+    /// Streak length in pixels.
+    pub length: (f32, f32),
+    /// Streak pixels per pixel before widening (drawn log-uniformly).
+    pub coverage: (f32, f32),
+    /// Peak streak brightness (0-1 of full scale) before widening.
+    pub brightness: (f32, f32),
+    /// Blur passes that widen the streaks (each about one pixel).
+    pub blur: (u32, u32),
+}
+
+/// A [`StreakRanges`] line that does not parse.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "rain ranges {text:?}: {why} (expected e.g. \"angle=-12:4 length=14:38 coverage=0.02:0.09 brightness=0.3:0.7 blur=0:2\")"
+)]
+pub struct StreakRangesError {
+    text: String,
+    why: String,
+}
+
+impl std::fmt::Display for StreakRanges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "angle={:.1}:{:.1} length={:.1}:{:.1} coverage={:.4}:{:.4} brightness={:.3}:{:.3} blur={}:{}",
+            self.angle.0,
+            self.angle.1,
+            self.length.0,
+            self.length.1,
+            self.coverage.0,
+            self.coverage.1,
+            self.brightness.0,
+            self.brightness.1,
+            self.blur.0,
+            self.blur.1
+        )
+    }
+}
+
+impl std::str::FromStr for StreakRanges {
+    type Err = StreakRangesError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let err = |why: String| StreakRangesError {
+            text: text.to_string(),
+            why,
+        };
+        let mut fields: [Option<(f32, f32)>; 5] = [None; 5];
+        const KEYS: [&str; 5] = ["angle", "length", "coverage", "brightness", "blur"];
+        for part in text.split_whitespace() {
+            let (key, range) = part
+                .split_once('=')
+                .ok_or_else(|| err(format!("{part:?} is not KEY=LO:HI")))?;
+            let k = KEYS
+                .iter()
+                .position(|&name| name == key)
+                .ok_or_else(|| err(format!("unknown key {key:?}")))?;
+            let (lo, hi) = range
+                .split_once(':')
+                .ok_or_else(|| err(format!("{part:?} is not KEY=LO:HI")))?;
+            let num = |v: &str| {
+                v.parse::<f32>()
+                    .ok()
+                    .filter(|x| x.is_finite())
+                    .ok_or_else(|| err(format!("{v:?} in {key} is not a number")))
+            };
+            let (lo, hi) = (num(lo)?, num(hi)?);
+            if lo > hi {
+                return Err(err(format!("{key}: {lo} is above {hi}")));
+            }
+            fields[k] = Some((lo, hi));
+        }
+        let get = |k: usize| fields[k].ok_or_else(|| err(format!("{} is missing", KEYS[k])));
+        let r = StreakRanges {
+            angle: get(0)?,
+            length: get(1)?,
+            coverage: get(2)?,
+            brightness: get(3)?,
+            blur: {
+                let (lo, hi) = get(4)?;
+                (lo.max(0.0).round() as u32, hi.max(0.0).round() as u32)
+            },
+        };
+        if r.angle.0 < -90.0 || r.angle.1 > 90.0 {
+            return Err(err("angle must lie within -90:90 degrees".into()));
+        }
+        if r.length.0 < 2.0 || r.length.1 > 1000.0 {
+            return Err(err("length must lie within 2:1000 pixels".into()));
+        }
+        if r.coverage.0 <= 0.0 || r.coverage.1 > 1.0 {
+            return Err(err("coverage must lie within (0, 1]".into()));
+        }
+        if r.brightness.0 < 0.0 || r.brightness.1 > 1.0 {
+            return Err(err("brightness must lie within 0:1".into()));
+        }
+        if r.blur.1 > 8 {
+            return Err(err("blur must lie within 0:8 passes".into()));
+        }
+        Ok(r)
+    }
+}
+
+/// One image of fitted rain: a layer of straight streaks drawn from `ranges`, added and
+/// clipped like classic rain.
+pub fn render_streaks(
+    planes: &mut [f32],
+    w: usize,
+    h: usize,
+    ranges: &StreakRanges,
+    rng: &mut Rng,
+) {
+    let n = w * h;
+    if planes.len() < 3 * n || n == 0 {
+        return;
+    }
+    let angle = rng.range(ranges.angle.0, ranges.angle.1).to_radians();
+    let len = rng.range(ranges.length.0, ranges.length.1).max(2.0);
+    let (c0, c1) = ranges.coverage;
+    let coverage = c0 * (c1 / c0).powf(rng.f32());
+    let bright = rng.range(ranges.brightness.0, ranges.brightness.1);
+    let passes = ranges.blur.0 + rng.below(u64::from(ranges.blur.1 - ranges.blur.0) + 1) as u32;
+    let mut layer = vec![0f32; n];
+    straight_streaks(&mut layer, w, h, angle, len, coverage / len, bright, rng);
+    let mut s = vec![0f32; n];
+    widen(&mut s, &mut layer, w, h, passes as usize);
+    add_rain(planes, n, &s);
 }
 
 /// Renders rain over planar RGB `planes` (`3 * h * w`, values in [0, 1]) in place.
@@ -403,6 +573,12 @@ pub fn render_rain(planes: &mut [f32], w: usize, h: usize, style: &RainStyle, rn
         return;
     }
     // Drawn only when asked for, so that the other styles' random streams stay as they were.
+    if let Some(fitted) = &style.fitted
+        && style.fitted_share > 0.0
+        && rng.chance(style.fitted_share)
+    {
+        return render_streaks(planes, w, h, fitted, rng);
+    }
     if style.classic_share > 0.0 && rng.chance(style.classic_share) {
         return classic_rain(planes, w, h, rng);
     }
@@ -412,6 +588,7 @@ pub fn render_rain(planes: &mut [f32], w: usize, h: usize, style: &RainStyle, rn
         let light = RainStyle {
             sharp: style.sharp,
             classic_share: 0.0,
+            fitted: None,
             ..RainStyle::default()
         };
         return render_rain(planes, w, h, &light, rng);
@@ -563,6 +740,55 @@ mod tests {
                 rendered(&RainStyle::mixed(), &mut Rng::new(seed)),
                 rendered(&off, &mut Rng::new(seed))
             );
+        }
+    }
+
+    #[test]
+    fn fitted_streaks_follow_their_ranges_and_leave_other_streams_alone() {
+        let ranges = StreakRanges {
+            angle: (20.0, 20.0),
+            length: (30.0, 30.0),
+            coverage: (0.05, 0.05),
+            brightness: (0.6, 0.6),
+            blur: (0, 0),
+        };
+        let fitted = RainStyle {
+            fitted: Some(ranges.clone()),
+            fitted_share: 1.0,
+            ..RainStyle::mixed()
+        };
+        for seed in 0..5 {
+            // On its share the style renders exactly the fitted streaks (after its one draw).
+            let mut planes = vec![0.2f32; 3 * 96 * 96];
+            render_rain(&mut planes, 96, 96, &fitted, &mut Rng::new(seed));
+            let mut direct = vec![0.2f32; 3 * 96 * 96];
+            let mut rng = Rng::new(seed);
+            assert!(rng.chance(1.0));
+            render_streaks(&mut direct, 96, 96, &ranges, &mut rng);
+            assert_eq!(planes, direct);
+            // About `coverage` of the pixels lit, never darker than the scene.
+            let lit = planes[..96 * 96].iter().filter(|&&v| v > 0.25).count() as f32;
+            assert!(
+                lit > 0.02 * 96.0 * 96.0 && lit < 0.15 * 96.0 * 96.0,
+                "{lit}"
+            );
+            assert!(planes.iter().all(|&v| v >= 0.2));
+            // Without ranges (or with a zero share) the style's stream is unchanged.
+            for off in [
+                RainStyle {
+                    fitted: None,
+                    ..fitted.clone()
+                },
+                RainStyle {
+                    fitted_share: 0.0,
+                    ..fitted.clone()
+                },
+            ] {
+                assert_eq!(
+                    rendered(&off, &mut Rng::new(seed)),
+                    rendered(&RainStyle::mixed(), &mut Rng::new(seed))
+                );
+            }
         }
     }
 
