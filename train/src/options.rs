@@ -91,6 +91,14 @@ pub struct TrainArgs {
     /// backgrounds) instead of the style's soft, wide ones. Off by default.
     #[arg(long, value_name = "P")]
     pub rain_sharp_downpour: Option<f32>,
+    /// Streak ranges fitted to one camera's rain (`nlcl adapt` measures them; the line it
+    /// prints, e.g. "angle=-12:4 length=14:38 coverage=0.02:0.09 brightness=0.3:0.7 blur=0:2"),
+    /// rendered on a share --rain-fit-share of the rainy pairs instead of --rain-style.
+    #[arg(long, value_name = "RANGES")]
+    pub rain_fit: Option<String>,
+    /// Share of the rainy pairs that get the --rain-fit streaks.
+    #[arg(long, value_name = "P", default_value_t = 0.75)]
+    pub rain_fit_share: f32,
     /// What the synthetic pairs and rendered samples show: `rain` (deraining) or `haze`
     /// (dehazing: atmospheric scattering over a depth proxy; --rain-style is then unused).
     #[arg(long, value_enum, default_value_t = DegradationKind::Rain)]
@@ -425,6 +433,16 @@ impl TrainArgs {
             }
             style.sharp_downpour = p;
         }
+        if let Some(text) = &self.rain_fit {
+            if !(0.0..=1.0).contains(&self.rain_fit_share) {
+                bail!(
+                    "--rain-fit-share {}: must be a probability in [0, 1]",
+                    self.rain_fit_share
+                );
+            }
+            style.fitted = Some(text.parse().context("--rain-fit")?);
+            style.fitted_share = self.rain_fit_share;
+        }
         Ok(style)
     }
 
@@ -437,7 +455,7 @@ impl TrainArgs {
                 .join(",")
         };
         format!(
-            "rainy=[{}] render_rain_on=[{}] render_prob={} degradation={} rain_style={}{}{}{}{} clean=[{}] max_side={} holdout={}",
+            "rainy=[{}] render_rain_on=[{}] render_prob={} degradation={} rain_style={}{}{}{}{}{} clean=[{}] max_side={} holdout={}",
             list(&self.rainy),
             list(&self.render_rain_on),
             self.render_prob,
@@ -450,6 +468,10 @@ impl TrainArgs {
                 .map_or(String::new(), |a| format!(" rain_accumulation={a}")),
             self.rain_sharp_downpour
                 .map_or(String::new(), |p| format!(" rain_sharp_downpour={p}")),
+            self.rain_fit.as_ref().map_or(String::new(), |f| format!(
+                " rain_fit=[{f}] rain_fit_share={}",
+                self.rain_fit_share
+            )),
             if self.pair_soften > 0.0 {
                 let which = if self.pair_soften_dry_only {
                     "_dry"

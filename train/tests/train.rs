@@ -622,6 +622,32 @@ fn rain_overrides_change_the_style_and_are_recorded() {
     args.rain_sharp_downpour = Some(2.0);
     let err = args.rain_style().unwrap_err().to_string();
     assert!(err.contains("--rain-sharp-downpour 2"), "{err}");
+    args.rain_sharp_downpour = None;
+    // Fitted streak ranges: parsed, drawn on their share of the images, recorded.
+    let fit =
+        "angle=-12.0:4.0 length=14.0:38.0 coverage=0.0200:0.0900 brightness=0.300:0.700 blur=0:2";
+    args.rain_fit = Some(fit.into());
+    args.rain_fit_share = 0.6;
+    let style = args.rain_style().unwrap();
+    assert_eq!(
+        style.fitted.as_ref().map(|f| f.to_string()).as_deref(),
+        Some(fit)
+    );
+    assert_eq!(style.fitted_share, 0.6);
+    assert!(
+        args.data_text()
+            .contains(&format!("rain_fit=[{fit}] rain_fit_share=0.6 "))
+    );
+    args.rain_fit_share = 1.5;
+    let err = args.rain_style().unwrap_err().to_string();
+    assert!(err.contains("--rain-fit-share 1.5"), "{err}");
+    args.rain_fit_share = 0.6;
+    args.rain_fit = Some("angle=4:-12".into());
+    let err = format!("{:#}", args.rain_style().unwrap_err());
+    assert!(
+        err.contains("--rain-fit") && err.contains("angle=4:-12"),
+        "{err}"
+    );
 }
 
 #[test]
