@@ -1,11 +1,14 @@
 //! `nlcl adapt`: fine-tunes a model to one camera from its own footage, without ground truth.
 //!
 //! Frames are sampled from the camera's rainy videos (any file GStreamer decodes) or image
-//! folders. The model keeps learning from synthetic pairs: rain rendered on the camera's dry
-//! frames (`--clean`) or, without dry footage, on the model's own derained frames ("pseudo-clean":
-//! the scene as the model currently sees it), so it stays anchored to removing rain, while
-//! NLCL's unpaired losses (at a tenth of their weight) pull it towards the camera's real rain.
-//! The run folder holds frames, checkpoints and curves; rerunning the same command resumes it.
+//! folders. The renderer's streaks are first fitted to the camera's rain (angle, length,
+//! density, brightness, width: [`nlcl::rain_fit`]); the model then learns from synthetic pairs:
+//! the fitted rain (and, on a quarter of the pairs, the general renderer's) rendered on dry
+//! images (`--clean`: the camera on dry days, or any dry photos) or, without them, on the
+//! model's own derained frames ("pseudo-clean": the scene as the model currently sees it).
+//! NLCL's unpaired losses on the rainy frames can be added (`--unpaired-every`).
+//! The run folder holds frames, the fit, checkpoints and curves; rerunning the same command
+//! resumes it.
 
 use std::path::{Path, PathBuf};
 
@@ -23,9 +26,23 @@ pub struct AdaptArgs {
     /// The camera's rainy footage: video files, image files or folders of either (repeatable).
     #[arg(long, num_args = 1.., required = true, value_name = "VIDEO_OR_DIR")]
     pub rainy: Vec<PathBuf>,
-    /// The same camera on dry days (optional): rain is rendered on these for synthetic pairs.
+    /// Dry images (optional): the same camera on dry days, or any dry photos of similar
+    /// scenes. Rain is rendered on these for synthetic pairs; without them, on the model's own
+    /// outputs on the rainy frames, which still hold the rain it misses.
     #[arg(long, num_args = 1.., value_name = "VIDEO_OR_DIR")]
     pub clean: Vec<PathBuf>,
+    /// Share of the rainy pairs rendered with streaks fitted to the camera's rain (the rest
+    /// with the general renderer); 0 skips the fit.
+    #[arg(long, default_value_t = 0.75, value_name = "P")]
+    pub fit_share: f32,
+    /// Share of the rainy crops, those whose streaks line up most first, that the fit is made
+    /// from (the others mostly show the scene).
+    #[arg(long, default_value_t = 0.5, value_name = "P")]
+    pub fit_crops: f32,
+    /// NLCL's unpaired losses (at a tenth of their weight) on the rainy frames every N-th step;
+    /// 0 = off. They pull towards the identity (models/MODELS.md): off by default.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub unpaired_every: u32,
     /// Training time in minutes (a rerun resumes and trains this long again).
     #[arg(long, default_value_t = 30.0)]
     pub minutes: f64,
@@ -41,8 +58,8 @@ pub struct AdaptArgs {
     /// At most this many frames from each video.
     #[arg(long, default_value_t = 300)]
     pub max_frames: u32,
-    /// Learning rate (constant; lower than training from scratch).
-    #[arg(long, default_value_t = 5e-5)]
+    /// Learning rate (constant).
+    #[arg(long, default_value_t = 2e-4)]
     pub lr: f64,
     /// CPU threads for training (default: OMP_NUM_THREADS, else libtorch's choice).
     #[arg(long)]
@@ -224,6 +241,12 @@ pub fn run(args: &AdaptArgs) -> Result<()> {
     if args.frame_rate <= 0.0 || args.max_frames == 0 {
         bail!("--frame-rate and --max-frames must be positive");
     }
+    if !(0.0..=1.0).contains(&args.fit_share) {
+        bail!("--fit-share {}: must be a share in [0, 1]", args.fit_share);
+    }
+    if !(args.fit_crops > 0.0 && args.fit_crops <= 1.0) {
+        bail!("--fit-crops {}: must be a share in (0, 1]", args.fit_crops);
+    }
     let run = args.run.clone().unwrap_or_else(|| {
         let stem = args
             .output
@@ -243,6 +266,11 @@ pub fn run(args: &AdaptArgs) -> Result<()> {
     } else {
         gather(&args.clean, &run.join("frames/clean"), args)?
     };
+    let fitted = if args.fit_share > 0.0 {
+        crate::rain_fit::fitted_rain(&rainy, &clean, args.fit_crops, &run)?
+    } else {
+        None
+    };
     let init = init_model(&args.model, &run)?;
     let list = |v: &[PathBuf]| {
         v.iter()
@@ -259,20 +287,26 @@ pub fn run(args: &AdaptArgs) -> Result<()> {
     t.push(init.into());
     t.push("--out".into());
     t.push(run.join("train").into());
-    // Synthetic pairs keep the model removing rain (the fifth round's recipe, with which adapt
-    // was measured: the mixed renderer without the accumulation veil, 40 % dry pairs); NLCL's
-    // unpaired losses, at a tenth of their weight every second step, pull it towards this
-    // camera's rain. The learning rate stays constant: the schedule decays only past half of
-    // --steps, which a timed run never reaches.
+    // Synthetic pairs: the fitted rain on its share, the family's renderer on the rest (mixed,
+    // without the accumulation veil, 40 % dry pairs) so the model keeps what it knew of rain in
+    // general. NLCL's unpaired losses, when asked for, at a tenth of their weight. The learning
+    // rate stays constant: the schedule decays only past half of --steps, which a timed run
+    // never reaches.
     let flags = format!(
         "--max-minutes {} --lr {} --steps 1000000000 --crop 128 --batch 1 --disc-channels 32 \
          --rain-style mixed --rain-accumulation 0 \
          --lambda-pair 1 --pair-batch 8 --pair-crop 96 --pair-identity 0.4 --lambda-pair-rain 0 \
-         --unpaired-every 2 --lambda-gan 0.1 --lambda-location 0.1 --lambda-layer 0.1 \
+         --unpaired-every {} --lambda-gan 0.1 --lambda-location 0.1 --lambda-layer 0.1 \
          --lambda-rec 0.1 --lambda-idt 0.1 --lambda-fid 0.01 --ema 0.999 --checkpoint-every 250",
-        args.minutes, args.lr
+        args.minutes, args.lr, args.unpaired_every
     );
     t.extend(flags.split_whitespace().map(Into::into));
+    if let Some(ranges) = fitted {
+        t.push("--rain-fit".into());
+        t.push(ranges.to_string().into());
+        t.push("--rain-fit-share".into());
+        t.push(args.fit_share.to_string().into());
+    }
     if let Some(n) = args.threads {
         t.push("--threads".into());
         t.push(n.to_string().into());

@@ -16,6 +16,7 @@ mod eval;
 mod float16;
 mod images;
 mod info;
+mod rain_fit;
 #[cfg(feature = "gstreamer")]
 mod relay;
 #[cfg(feature = "gstreamer")]

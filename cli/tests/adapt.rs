@@ -127,3 +127,87 @@ fn adapt_refuses_missing_footage_and_non_nlcl_models() {
     assert!(!ok);
     assert!(text.contains("bogus.onnx"), "{text}");
 }
+
+/// 160x160 scenes (smooth shading and an edge), with straight streaks 20 degrees from vertical
+/// drawn on them when `rain` is set.
+fn write_scenes(dir: &std::path::Path, count: u32, rain: bool) {
+    use nlcl::synthetic_rain::{StreakRanges, render_streaks};
+    std::fs::create_dir_all(dir).unwrap();
+    let ranges = StreakRanges {
+        angle: (18.0, 22.0),
+        length: (30.0, 40.0),
+        coverage: (0.04, 0.06),
+        brightness: (0.5, 0.7),
+        blur: (0, 1),
+    };
+    let mut rng = nlcl::rng::Rng::new(u64::from(count) + u64::from(rain));
+    let n = 160 * 160;
+    for k in 0..count {
+        let mut p = vec![0f32; 3 * n];
+        for c in 0..3 {
+            for i in 0..n {
+                let (x, y) = ((i % 160) as f32, (i / 160) as f32);
+                let edge = if x > 40.0 + 10.0 * k as f32 {
+                    0.15
+                } else {
+                    0.0
+                };
+                p[c * n + i] = 0.15 + 0.4 * (y / 160.0) + 0.1 * c as f32 + edge;
+            }
+        }
+        if rain {
+            render_streaks(&mut p, 160, 160, &ranges, &mut rng);
+        }
+        let img = image::RgbImage::from_fn(160, 160, |x, y| {
+            let i = (y * 160 + x) as usize;
+            image::Rgb(std::array::from_fn(|c| {
+                (p[c * n + i] * 255.0).round() as u8
+            }))
+        });
+        img.save(dir.join(format!("{k:03}.png"))).unwrap();
+    }
+}
+
+#[test]
+fn adapt_fits_the_renderer_to_the_cameras_rain_and_reuses_the_fit_on_resume() {
+    common::require_trainer();
+    let dir = tempfile::tempdir().unwrap();
+    let (rainy, clean) = (dir.path().join("rainy"), dir.path().join("dry"));
+    write_scenes(&rainy, 8, true);
+    write_scenes(&clean, 8, false);
+    let out = dir.path().join("cam.onnx");
+    let adapt = || {
+        let mut c = nlcl();
+        c.args(["adapt", "--model", "lite", "--rainy"])
+            .arg(&rainy)
+            .arg("--clean")
+            .arg(&clean)
+            .args(["--minutes", "0.02", "-o"])
+            .arg(&out)
+            .env("OMP_NUM_THREADS", "1");
+        c
+    };
+    let (ok, text) = output_of(&mut adapt());
+    assert!(ok, "{text}");
+    assert!(text.contains("rain measured on"), "{text}");
+    let run = dir.path().join("cam-run");
+    let fit: nlcl::synthetic_rain::StreakRanges = std::fs::read_to_string(run.join("rain-fit.txt"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let mid = 0.5 * (fit.angle.0 + fit.angle.1);
+    assert!((mid - 20.0).abs() < 6.0, "{fit}");
+    assert!(image::open(run.join("rain-fit.png")).is_ok());
+    // The trainer was given the fit, and records it.
+    let (ok, info) = output_of(nlcl().arg("info").arg(&out));
+    assert!(ok && info.contains("rain_fit=[angle="), "{info}");
+
+    // Resuming reuses the fit instead of measuring again.
+    let (ok, text) = output_of(&mut adapt());
+    assert!(ok, "{text}");
+    assert!(text.contains("rain fitted earlier"), "{text}");
+
+    let (ok, text) = output_of(adapt().args(["--fit-share", "1.5"]));
+    assert!(!ok && text.contains("--fit-share 1.5"), "{text}");
+}
