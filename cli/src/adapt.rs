@@ -37,7 +37,7 @@ pub struct AdaptArgs {
     pub fit_share: f32,
     /// Share of the rainy crops, those whose streaks line up most first, that the fit is made
     /// from (the others mostly show the scene).
-    #[arg(long, default_value_t = 0.5, value_name = "P")]
+    #[arg(long, default_value_t = nlcl::rain_fit::FitOptions::default().streakiest, value_name = "P")]
     pub fit_crops: f32,
     /// NLCL's unpaired losses (at a tenth of their weight) on the rainy frames every N-th step;
     /// 0 = off. They pull towards the identity (models/MODELS.md): off by default.
