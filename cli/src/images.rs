@@ -42,6 +42,30 @@ pub fn load_rgb(path: &Path) -> Result<RgbImage> {
         .to_rgb8())
 }
 
+/// Planar RGB (`3 * height * width` values in [0, 1]) of an 8-bit image: what the renderers
+/// and the rain fit work on.
+pub fn to_planar(img: &RgbImage) -> Vec<f32> {
+    let n = (img.width() * img.height()) as usize;
+    let mut planes = vec![0f32; 3 * n];
+    for (i, p) in img.pixels().enumerate() {
+        for c in 0..3 {
+            planes[c * n + i] = f32::from(p.0[c]) / 255.0;
+        }
+    }
+    planes
+}
+
+/// The 8-bit image of planar RGB in [0, 1] (rounded; values outside saturate).
+pub fn from_planar(planes: &[f32], w: usize, h: usize) -> RgbImage {
+    let n = w * h;
+    RgbImage::from_fn(w as u32, h as u32, |x, y| {
+        let i = y as usize * w + x as usize;
+        image::Rgb(std::array::from_fn(|c| {
+            (planes[c * n + i] * 255.0).round() as u8
+        }))
+    })
+}
+
 /// Images placed left to right with a 4-pixel white gap (heights may differ).
 pub fn side_by_side(images: &[&RgbImage]) -> RgbImage {
     const GAP: u32 = 4;

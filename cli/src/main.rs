@@ -248,13 +248,7 @@ fn render_rain(
     for file in &files {
         let img = images::load_rgb(file)?;
         let (w, h) = (img.width() as usize, img.height() as usize);
-        let n = w * h;
-        let mut planes = vec![0f32; 3 * n];
-        for (i, p) in img.pixels().enumerate() {
-            for c in 0..3 {
-                planes[c * n + i] = p.0[c] as f32 / 255.0;
-            }
-        }
+        let mut planes = images::to_planar(&img);
         if haze {
             nlcl::haze::render_haze(
                 &mut planes,
@@ -266,12 +260,7 @@ fn render_rain(
         } else {
             render_rain(&mut planes, w, h, style, &mut rng);
         }
-        let rainy = image::RgbImage::from_fn(w as u32, h as u32, |x, y| {
-            let i = y as usize * w + x as usize;
-            image::Rgb(std::array::from_fn(|c| {
-                (planes[c * n + i] * 255.0).round() as u8
-            }))
-        });
+        let rainy = images::from_planar(&planes, w, h);
         let stem = file
             .file_stem()
             .map(|s| s.to_string_lossy().to_string())

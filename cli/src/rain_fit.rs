@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use image::RgbImage;
-use nlcl::rain_fit::{CROP, FitError, FitOptions, Planar, fit_rain};
+use nlcl::rain_fit::{CROP, FitError, FitOptions, Planar, fit_rain, random_crop};
 use nlcl::rng::Rng;
 use nlcl::synthetic_rain::{StreakRanges, render_streaks};
 
@@ -19,18 +19,6 @@ const SHEET: usize = 4;
 /// Widest spread of fitted angles (degrees) taken as a prevailing streak direction.
 const MAX_ANGLE_SPREAD: f32 = 90.0;
 
-/// Planar RGB in [0, 1] of an 8-bit image.
-fn planar(img: &RgbImage) -> Vec<f32> {
-    let n = (img.width() * img.height()) as usize;
-    let mut out = vec![0f32; 3 * n];
-    for (i, p) in img.pixels().enumerate() {
-        for c in 0..3 {
-            out[c * n + i] = f32::from(p[c]) / 255.0;
-        }
-    }
-    out
-}
-
 /// Up to [`MAX_IMAGES`] images of `inputs`, evenly spread, as (planar, width, height).
 fn load(inputs: &[PathBuf]) -> Result<Vec<(Vec<f32>, usize, usize)>> {
     let files = images::collect(inputs)?;
@@ -40,7 +28,11 @@ fn load(inputs: &[PathBuf]) -> Result<Vec<(Vec<f32>, usize, usize)>> {
         .step_by(step)
         .map(|f| {
             let img = images::load_rgb(f)?;
-            Ok((planar(&img), img.width() as usize, img.height() as usize))
+            Ok((
+                images::to_planar(&img),
+                img.width() as usize,
+                img.height() as usize,
+            ))
         })
         .collect()
 }
@@ -56,36 +48,22 @@ fn views(images: &[(Vec<f32>, usize, usize)]) -> Vec<Planar<'_>> {
         .collect()
 }
 
-/// A `CROP`-square crop of planar RGB as an 8-bit image, with `ranges` rendered on it if given.
+/// A `CROP`-square crop of an image as an 8-bit image, with `ranges` rendered on it if given.
 fn crop_image(
     (p, w, h): &(Vec<f32>, usize, usize),
     ranges: Option<&StreakRanges>,
     rng: &mut Rng,
 ) -> Option<RgbImage> {
-    if *w < CROP || *h < CROP {
-        return None;
-    }
-    let x0 = rng.below((w - CROP + 1) as u64) as usize;
-    let y0 = rng.below((h - CROP + 1) as u64) as usize;
-    let n = w * h;
-    let mut crop = vec![0f32; 3 * CROP * CROP];
-    for c in 0..3 {
-        for y in 0..CROP {
-            let src = c * n + (y0 + y) * w + x0;
-            crop[(c * CROP + y) * CROP..(c * CROP + y + 1) * CROP]
-                .copy_from_slice(&p[src..src + CROP]);
-        }
-    }
+    let img = Planar {
+        planes: p,
+        width: *w,
+        height: *h,
+    };
+    let mut crop = random_crop(&img, rng)?;
     if let Some(r) = ranges {
         render_streaks(&mut crop, CROP, CROP, r, rng);
     }
-    let m = CROP * CROP;
-    Some(RgbImage::from_fn(CROP as u32, CROP as u32, |x, y| {
-        let i = y as usize * CROP + x as usize;
-        image::Rgb(std::array::from_fn(|c| {
-            (crop[c * m + i] * 255.0).round().clamp(0.0, 255.0) as u8
-        }))
-    }))
+    Some(images::from_planar(&crop, CROP, CROP))
 }
 
 /// The rain fitted to `rainy` (rendered on `clean` to compare), kept in `run/rain-fit.txt`:
