@@ -28,6 +28,7 @@ fn main() -> Result<()> {
                 "none: random weights for pipeline tests".into(),
             ),
         ],
+        dead_zone: 0.0,
     };
     write_model_file(&config, &weights, &out).with_context(|| format!("writing {out}"))?;
     println!("wrote {out}: {spec}, {} parameters", spec.parameter_count());

@@ -441,6 +441,7 @@ fn nan_model() -> Vec<u8> {
             spec,
             include_rain: false,
             metadata: Vec::new(),
+            dead_zone: 0.0,
         },
         &weights,
     )

@@ -101,6 +101,7 @@ proptest! {
                 (nlcl::onnx::meta::SIZE_MULTIPLE.into(), value.clone()),
                 (nlcl::onnx::meta::ARCH.into(), tag.clone()),
             ],
+            dead_zone: 0.0,
         };
         if let Ok(bytes) = nlcl::onnx::write_model(&config, &weights) {
             load(&bytes);

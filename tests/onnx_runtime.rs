@@ -38,6 +38,7 @@ fn check_spec(spec: ModelSpec, include_rain: bool, h: usize, w: usize) {
         spec,
         include_rain,
         metadata: vec![(meta::TASK.into(), "derain".into())],
+        dead_zone: 0.0,
     };
     let bytes = write_model(&cfg, &weights).expect("write");
     let mut model = Model::from_bytes(&bytes, "test", &SessionOptions::default()).expect("load");
@@ -172,6 +173,7 @@ fn float16_variant_follows_the_float32_reference() {
             spec,
             include_rain: true,
             metadata: vec![],
+            dead_zone: 0.0,
         };
         let bytes = nlcl::onnx::float16::to_float16(&write_model(&cfg, &weights).unwrap()).unwrap();
         let mut model = Model::from_bytes(&bytes, "f16", &SessionOptions::default())
@@ -220,6 +222,7 @@ fn tiny_residual_model(seed: u64) -> (ModelSpec, Weights, Vec<u8>) {
         spec,
         include_rain: false,
         metadata: vec![],
+        dead_zone: 0.0,
     };
     let bytes = write_model(&cfg, &weights).unwrap();
     (spec, weights, bytes)
@@ -410,6 +413,7 @@ fn sizes_not_multiple_of_the_stem_are_rejected() {
             spec,
             include_rain: false,
             metadata: vec![],
+            dead_zone: 0.0,
         },
         &w,
     )
@@ -419,4 +423,102 @@ fn sizes_not_multiple_of_the_stem_are_rejected() {
     let mut y = x.clone();
     let err = model.run(&x, 1, 5, 4, &mut y, None).unwrap_err();
     assert!(err.to_string().contains("multiple of 2"), "{err}");
+}
+
+/// The dead zone of the `clean` output (`ExportConfig::dead_zone`), run by ONNX Runtime,
+/// against the gate computed here from the reference forward pass: clean = rainy - g * change,
+/// g = m^2 / (m^2 + t^2) with m the channel mean of the change. The dead zone is set at the
+/// change of a third of the pixels so that both faded and kept pixels are checked; the float16 variant follows.
+#[test]
+fn dead_zone_fades_small_changes_and_keeps_large_ones() {
+    let spec = ModelSpec {
+        width: 8,
+        depth: 2,
+        unshuffle: 2,
+        global_residual: true,
+        instance_norm: false,
+        detail_radius: 0,
+    };
+    let weights = Weights::random_generator(&spec, BACK_PREFIX, 31, 0.3);
+    let (h, w) = (16, 20);
+    let x = input(h, w, 5);
+    // The change the network makes (its body, unclamped in the graph: keep it inside [-1, 1]).
+    let change = generator_forward(&spec, &weights, BACK_PREFIX, false, &x).unwrap();
+    assert!(
+        change.data.iter().all(|v| v.abs() < 0.999),
+        "body saturates"
+    );
+    let n = h * w;
+    let means: Vec<f32> = (0..n)
+        .map(|i| (0..3).map(|c| change.data[c * n + i]).sum::<f32>() / 3.0)
+        .collect();
+    let mut sorted: Vec<f32> = means.iter().map(|m| m.abs()).collect();
+    sorted.sort_by(f32::total_cmp);
+    let t = sorted[n / 3];
+    let levels = t * 255.0 / 2.0;
+    let cfg = ExportConfig {
+        spec,
+        include_rain: false,
+        metadata: vec![],
+        dead_zone: levels,
+    };
+    let bytes = write_model(&cfg, &weights).unwrap();
+    let md = nlcl::onnx::read_metadata(&bytes).unwrap();
+    assert!(
+        md.iter()
+            .any(|(k, v)| k == meta::DEAD_ZONE && v == &levels.to_string()),
+        "{md:?}"
+    );
+    let mut want = vec![0.0; 3 * n];
+    let (mut faded, mut kept) = (0, 0);
+    for i in 0..n {
+        let g = means[i] * means[i] / (means[i] * means[i] + t * t);
+        faded += usize::from(g < 0.3);
+        kept += usize::from(g > 0.7);
+        for c in 0..3 {
+            want[c * n + i] = (x.data[c * n + i] - g * change.data[c * n + i]).clamp(-1.0, 1.0);
+        }
+    }
+    assert!(
+        faded > n / 10 && kept > n / 10,
+        "faded {faded}, kept {kept}"
+    );
+    for (what, bytes) in [
+        ("float32", bytes.clone()),
+        ("float16", nlcl::onnx::float16::to_float16(&bytes).unwrap()),
+    ] {
+        let mut model = Model::from_bytes(&bytes, what, &SessionOptions::default()).unwrap();
+        let mut out = vec![0.0; 3 * n];
+        model.run(&x.data, 1, h, w, &mut out, None).unwrap();
+        let err = max_abs(&out, &want);
+        let tol = if what == "float16" { 1e-2 } else { 1e-5 };
+        assert!(err < tol, "{what}: max abs error {err}");
+    }
+    // Without a dead zone the graph has no gate and the metadata no key.
+    let plain = write_model(
+        &ExportConfig {
+            dead_zone: 0.0,
+            ..cfg.clone()
+        },
+        &weights,
+    )
+    .unwrap();
+    let md = nlcl::onnx::read_metadata(&plain).unwrap();
+    assert!(!md.iter().any(|(k, _)| k == meta::DEAD_ZONE));
+    // Out of range is refused, naming the value.
+    for bad in [-1.0, f32::NAN, 300.0] {
+        let err = write_model(
+            &ExportConfig {
+                dead_zone: bad,
+                ..cfg.clone()
+            },
+            &weights,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("dead zone") && err.contains(&bad.to_string()),
+            "{err}"
+        );
+    }
 }

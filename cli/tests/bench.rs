@@ -24,6 +24,7 @@ fn tiny_model(dir: &Path) -> PathBuf {
         spec,
         include_rain: false,
         metadata: vec![],
+        dead_zone: 0.0,
     };
     let path = dir.join("tiny.onnx");
     std::fs::write(&path, write_model(&config, &weights).unwrap()).unwrap();

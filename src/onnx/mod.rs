@@ -41,6 +41,9 @@ pub mod meta {
     /// and rainy frames, measured with `bench/auto-bypass.sh`: each model changes dry frames
     /// by its own amount, so the element's auto-bypass uses this unless `rain-threshold` is set.
     pub const RAIN_THRESHOLD: &str = "nlcl.rain_threshold";
+    /// The dead zone of the `clean` output in 8-bit levels ([`super::ExportConfig::dead_zone`]);
+    /// absent means none.
+    pub const DEAD_ZONE: &str = "nlcl.dead_zone";
 }
 
 /// ONNX opset the graphs are written for (Conv, InstanceNormalization, Clip with tensor bounds,
@@ -74,6 +77,8 @@ pub enum OnnxError {
     Safetensors(String),
     #[error("not an ONNX model: {0}")]
     Decode(String),
+    #[error("dead zone {0}: must be a number of levels in [0, 255]")]
+    DeadZone(f32),
     #[error("{path}: {source}")]
     Io {
         path: String,
@@ -235,6 +240,13 @@ pub struct ExportConfig {
     pub include_rain: bool,
     /// Extra `metadata_props` (task, data recipe, steps, trainer options, evaluation).
     pub metadata: Vec<(String, String)>,
+    /// Dead zone of the `clean` output, in 8-bit levels (0 = none): where the network would
+    /// change a pixel by less than about this much (the mean over the colour channels), the
+    /// change is faded out, smoothly: it is scaled by m^2 / (m^2 + t^2), a half at t, 0.9 at
+    /// 3t. Rain changes pixels by tens of levels and keeps its removal; on dry frames the
+    /// network's small, frame-to-frame varying changes vanish, so dry video passes untouched
+    /// and as steady as it came. Recorded as [`meta::DEAD_ZONE`].
+    pub dead_zone: f32,
 }
 
 /// Builds the ONNX model and returns its serialised bytes.
@@ -279,6 +291,7 @@ pub fn identity_model(spec: ModelSpec) -> Result<Vec<u8>, OnnxError> {
         spec,
         include_rain: false,
         metadata: vec![(meta::TASK.into(), "identity".into())],
+        dead_zone: 0.0,
     };
     write_model(&config, &weights)
 }
@@ -377,9 +390,32 @@ fn build_model(config: &ExportConfig, weights: &Weights) -> Result<ModelProto, O
     if config.include_rain {
         outputs.push(("rain", RAIN_PREFIX, false));
     }
+    let dead_zone = config.dead_zone;
+    if !(0.0..=255.0).contains(&dead_zone) {
+        return Err(OnnxError::DeadZone(dead_zone));
+    }
+    if dead_zone > 0.0 {
+        // In the graph's [-1, 1] units: one level is 2/255.
+        let t = dead_zone * 2.0 / 255.0;
+        g.constant("dead_zone_sq", vec![], vec![t * t]);
+    }
     for (out_name, prefix, residual) in &outputs {
         let body = g.generator(&spec, prefix, weights)?;
-        let pre_clip = if *residual {
+        let pre_clip = if *out_name == "clean" && dead_zone > 0.0 {
+            // The change the network makes, gated by its size: clean = rainy - gate * change.
+            let change = if *residual {
+                body
+            } else {
+                g.node("Sub", &["rainy", &body], &format!("{prefix}change"), vec![])
+            };
+            let gated = g.dead_zone(&change, prefix);
+            g.node(
+                "Sub",
+                &["rainy", &gated],
+                &format!("{prefix}residual"),
+                vec![],
+            )
+        } else if *residual {
             g.node(
                 "Sub",
                 &["rainy", &body],
@@ -413,6 +449,11 @@ fn build_model(config: &ExportConfig, weights: &Weights) -> Result<ModelProto, O
     for (k, v) in &config.metadata {
         metadata.retain(|(key, _)| key != k);
         metadata.push((k.clone(), v.clone()));
+    }
+    // What the graph computes, not what a caller says: the config decides this key.
+    metadata.retain(|(key, _)| key != meta::DEAD_ZONE);
+    if dead_zone > 0.0 {
+        metadata.push((meta::DEAD_ZONE.to_string(), dead_zone.to_string()));
     }
 
     let graph = GraphProto {
@@ -600,6 +641,26 @@ impl GraphBuilder {
         }
     }
 
+    /// `change * m^2 / (m^2 + t^2)`, m the mean of `change` over the colour channels and t^2
+    /// the constant `dead_zone_sq` ([`ExportConfig::dead_zone`]).
+    fn dead_zone(&mut self, change: &str, prefix: &str) -> String {
+        let m = self.node(
+            "ReduceMean",
+            &[change],
+            &format!("{prefix}change_mean"),
+            vec![ints_attr("axes", &[1]), int_attr("keepdims", 1)],
+        );
+        let m2 = self.node("Mul", &[&m, &m], &format!("{prefix}change_sq"), vec![]);
+        let den = self.node(
+            "Add",
+            &[&m2, "dead_zone_sq"],
+            &format!("{prefix}change_sq_t"),
+            vec![],
+        );
+        let gate = self.node("Div", &[&m2, &den], &format!("{prefix}gate"), vec![]);
+        self.node("Mul", &[change, &gate], &format!("{prefix}gated"), vec![])
+    }
+
     fn relu(&mut self, input: &str) -> String {
         self.node("Relu", &[input], &format!("{input}.relu"), vec![])
     }
@@ -738,6 +799,7 @@ mod tests {
                 spec,
                 include_rain: true,
                 metadata: vec![],
+                dead_zone: 0.0,
             };
             let bytes = write_model(&config, &w).unwrap();
             let (read_spec, read) = read_generators(&bytes).unwrap();
@@ -762,6 +824,7 @@ mod tests {
             spec,
             include_rain: false,
             metadata: vec![(meta::TASK.into(), "derain".into())],
+            dead_zone: 0.0,
         };
         let bytes = write_model(&cfg, &w).unwrap();
         let md = read_metadata(&bytes).unwrap();
@@ -784,6 +847,7 @@ mod tests {
             spec,
             include_rain: true,
             metadata: vec![],
+            dead_zone: 0.0,
         };
         match write_model(&cfg, &w) {
             Err(OnnxError::MissingWeight { name }) => assert_eq!(name, "rain.head.weight"),

@@ -51,6 +51,12 @@ pub struct ExportArgs {
     /// nlclderain's auto-bypass uses it unless rain-threshold is set.
     #[arg(long, value_name = "LEVELS")]
     pub rain_threshold: Option<f64>,
+    /// Dead zone in 8-bit levels (`nlcl.dead_zone`): where the network would change a pixel
+    /// by less than about this much, the change is faded out (a half at LEVELS, 0.9 at three
+    /// times it), so dry frames pass untouched and steady while streaks, tens of levels, are
+    /// removed as before. 0 = none.
+    #[arg(long, value_name = "LEVELS", default_value_t = 0.0)]
+    pub dead_zone: f32,
     /// Write the float16 variant: half-precision weights and arithmetic (half the file; GPU
     /// tensor cores), float32 input and outputs as always. Metadata `nlcl.precision=float16`.
     #[arg(long)]
@@ -95,6 +101,7 @@ pub fn export_bytes(
     with_rain: bool,
     eval: Option<&str>,
     rain_threshold: Option<f64>,
+    dead_zone: f32,
 ) -> anyhow::Result<Vec<u8>> {
     let spec = ck.spec()?;
     let weights = generator_weights(ck, &spec, with_rain)?;
@@ -121,6 +128,7 @@ pub fn export_bytes(
         spec,
         include_rain: with_rain,
         metadata,
+        dead_zone,
     };
     Ok(write_model(&config, &weights)?)
 }
@@ -135,6 +143,7 @@ pub fn export(args: &ExportArgs) -> anyhow::Result<()> {
         args.with_rain,
         args.eval.as_deref(),
         args.rain_threshold,
+        args.dead_zone,
     )?;
     if args.float16 {
         bytes = nlcl::onnx::float16::to_float16(&bytes)?;

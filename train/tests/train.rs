@@ -737,7 +737,7 @@ fn export_records_the_rain_threshold() {
     let (rainy, clean) = make_data(&dir.0);
     let args = tiny_args(&dir.0, rainy, clean, "run");
     let ck = Trainer::new(&args).unwrap().checkpoint();
-    let bytes = export_bytes(&ck, Task::Derain, false, None, Some(0.3)).unwrap();
+    let bytes = export_bytes(&ck, Task::Derain, false, None, Some(0.3), 0.0).unwrap();
     let meta = nlcl::onnx::read_metadata(&bytes).unwrap();
     assert!(
         meta.iter()
@@ -750,10 +750,10 @@ fn export_records_the_rain_threshold() {
     };
     let model = nlcl::runtime::Model::from_bytes(&bytes, "test", &opts).unwrap();
     assert_eq!(model.info().rain_threshold(), Some(0.3));
-    let plain = export_bytes(&ck, Task::Derain, false, None, None).unwrap();
+    let plain = export_bytes(&ck, Task::Derain, false, None, None, 0.0).unwrap();
     let model = nlcl::runtime::Model::from_bytes(&plain, "test", &opts).unwrap();
     assert_eq!(model.info().rain_threshold(), None);
-    let err = export_bytes(&ck, Task::Derain, false, None, Some(300.0))
+    let err = export_bytes(&ck, Task::Derain, false, None, Some(300.0), 0.0)
         .unwrap_err()
         .to_string();
     assert!(err.contains("--rain-threshold 300"), "{err}");
@@ -784,6 +784,7 @@ fn exported_onnx_matches_the_torch_network() {
             true,
             None,
             None,
+            0.0,
         )
         .unwrap();
         let meta = nlcl::onnx::read_metadata(&bytes).unwrap();
@@ -896,9 +897,15 @@ fn checkpoint_eval_matches_the_shared_evaluator_on_its_export() {
         nlcl_train::eval::eval_identity(&g, &spec, &target_dir, None, Device::Cpu).unwrap();
 
     // ... against its export through ONNX Runtime, as `nlcl eval` runs it.
-    let bytes =
-        nlcl_train::export::export_bytes(&ck, nlcl_train::export::Task::Derain, false, None, None)
-            .unwrap();
+    let bytes = nlcl_train::export::export_bytes(
+        &ck,
+        nlcl_train::export::Task::Derain,
+        false,
+        None,
+        None,
+        0.0,
+    )
+    .unwrap();
     let opts = nlcl::runtime::SessionOptions {
         threads: 1,
         ..Default::default()

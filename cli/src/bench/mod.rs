@@ -391,6 +391,7 @@ fn model_file(args: &BenchArgs, dir: &Path) -> Result<(PathBuf, String)> {
             spec,
             include_rain: false,
             metadata: vec![],
+            dead_zone: 0.0,
         };
         let path = dir.join(format!("random-{tag}.onnx"));
         nlcl::onnx::write_model_file(&config, &weights, &path)?;

@@ -491,6 +491,7 @@ fn nan_model(dir: &std::path::Path) -> std::path::PathBuf {
             spec: SMALL,
             include_rain: false,
             metadata: vec![(nlcl::onnx::meta::TASK.into(), "derain".into())],
+            dead_zone: 0.0,
         },
         &weights,
     )

@@ -143,6 +143,7 @@ fn the_model_s_own_rain_threshold_applies_unless_the_property_is_set() {
                 (meta::TASK.into(), "derain".into()),
                 (meta::RAIN_THRESHOLD.into(), "200".into()),
             ],
+            dead_zone: 0.0,
         },
         &weights,
     )

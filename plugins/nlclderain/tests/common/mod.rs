@@ -61,6 +61,7 @@ pub fn write_random_model(
             spec,
             include_rain: false,
             metadata: vec![(meta::TASK.into(), "derain".into())],
+            dead_zone: 0.0,
         },
         &weights,
     )
