@@ -61,11 +61,24 @@ impl Default for FitOptions {
     }
 }
 
+/// Most styles [`RainFit::styles`] keeps.
+pub const MAX_STYLES: usize = 64;
+
+/// Degrees either side of a crop's own angle in its style (the candidates' angles scatter
+/// about as much around it).
+const STYLE_ANGLE: f32 = 3.0;
+
 /// What [`fit_rain`] found.
 #[derive(Debug, Clone)]
 pub struct RainFit {
-    /// The fitted ranges (render them with [`render_streaks`]).
+    /// The fitted ranges (render them with [`render_streaks`]): each setting's spread over
+    /// the footage, drawn independently of the others.
     pub ranges: StreakRanges,
+    /// The same fit kept jointly: one narrow [`StreakRanges`] per streaky crop (its own angle,
+    /// and the span of its nearest candidates' settings), at most [`MAX_STYLES`] evenly
+    /// chosen. Drawing one of these per image keeps the settings that go together (long
+    /// sparse streaks in one shot, short dense ones in another) instead of mixing them.
+    pub styles: Vec<StreakRanges>,
     /// Rainy crops measured.
     pub crops: usize,
     /// Share of the rainy crops' pixels whose top-hat lines up along the streak direction at
@@ -437,7 +450,8 @@ pub fn fit_rain(
     // The crops that set the ranges: the most anisotropic share (the others are mostly scene).
     let mut anisotropy: Vec<f32> = targets.iter().map(|(f, _)| f[LEVELS.len()]).collect();
     let cut = quantile(&mut anisotropy, 1.0 - options.streakiest.clamp(0.01, 1.0));
-    for (f, _) in targets.iter().filter(|(f, _)| f[LEVELS.len()] >= cut) {
+    let mut styles = Vec::new();
+    for (f, angle) in targets.iter().filter(|(f, _)| f[LEVELS.len()] >= cut) {
         order.clear();
         order.extend(candidates.iter().enumerate().map(|(i, (g, _))| {
             let d: f32 = (0..FEATURES)
@@ -446,7 +460,30 @@ pub fn fit_rain(
             (d, i)
         }));
         order.select_nth_unstable_by(k - 1, |a, b| a.0.total_cmp(&b.0));
-        picked.extend(order[..k].iter().map(|&(_, i)| candidates[i].1));
+        let near: Vec<Candidate> = order[..k].iter().map(|&(_, i)| candidates[i].1).collect();
+        let span = |get: fn(&Candidate) -> f32| {
+            near.iter()
+                .map(get)
+                .fold((f32::MAX, f32::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)))
+        };
+        let blur = span(|c| c.blur as f32);
+        styles.push(StreakRanges {
+            angle: (
+                (angle - STYLE_ANGLE).max(-90.0),
+                (angle + STYLE_ANGLE).min(90.0),
+            ),
+            length: span(|c| c.length),
+            coverage: span(|c| c.coverage),
+            brightness: span(|c| c.brightness),
+            blur: (blur.0 as u32, blur.1 as u32),
+        });
+        picked.extend(near);
+    }
+    if styles.len() > MAX_STYLES {
+        let step = styles.len() as f32 / MAX_STYLES as f32;
+        styles = (0..MAX_STYLES)
+            .map(|i| styles[(i as f32 * step) as usize].clone())
+            .collect();
     }
     let range = |v: &mut Vec<f32>| (quantile(v, 0.1), quantile(v, 0.9));
     // Angles from the streakiest half of the crops at most (the rest are mostly scene texture).
@@ -469,6 +506,7 @@ pub fn fit_rain(
             brightness: range(&mut brightness),
             blur: (blur.0.round() as u32, blur.1.round() as u32),
         },
+        styles,
         crops: targets.len(),
         streak_share: (rainy_share, clean_share),
     })
@@ -505,10 +543,15 @@ mod tests {
     }
 
     fn fit_of(truth: &StreakRanges, seed: u64) -> RainFit {
+        fit_of_mix(std::slice::from_ref(truth), seed)
+    }
+
+    /// The fit of footage whose frames take the `truths` in turn.
+    fn fit_of_mix(truths: &[StreakRanges], seed: u64) -> RainFit {
         let mut rng = Rng::new(seed);
         let mut rainy = scenes(24, seed + 1);
-        for p in &mut rainy {
-            render_streaks(p, 200, 160, truth, &mut rng);
+        for (i, p) in rainy.iter_mut().enumerate() {
+            render_streaks(p, 200, 160, &truths[i % truths.len()], &mut rng);
         }
         let clean = scenes(24, seed + 2);
         fn view(v: &[Vec<f32>]) -> Vec<Planar<'_>> {
@@ -584,6 +627,54 @@ mod tests {
             "{:?}",
             b.streak_share
         );
+    }
+
+    /// Footage of two kinds of rain (short faint streaks leaning right, long bright ones
+    /// leaning left): the ranges span both, the joint fit's styles keep them apart: a style
+    /// leaning right is shorter and fainter than one leaning left.
+    #[test]
+    fn the_joint_fit_keeps_settings_that_go_together() {
+        let short = StreakRanges {
+            angle: (14.0, 20.0),
+            length: (10.0, 14.0),
+            coverage: (0.02, 0.03),
+            brightness: (0.25, 0.35),
+            blur: (0, 0),
+        };
+        let long = StreakRanges {
+            angle: (-22.0, -16.0),
+            length: (50.0, 70.0),
+            coverage: (0.08, 0.12),
+            brightness: (0.6, 0.8),
+            blur: (1, 2),
+        };
+        let fit = fit_of_mix(&[short, long], 5);
+        assert!(
+            fit.ranges.angle.0 < -10.0 && fit.ranges.angle.1 > 10.0,
+            "{}",
+            fit.ranges
+        );
+        let (right, left): (Vec<_>, Vec<_>) = fit.styles.iter().partition(|s| mid(s.angle) > 0.0);
+        assert!(right.len() >= 3 && left.len() >= 3, "{:?}", fit.styles);
+        let mean = |v: &[&StreakRanges], get: fn(&StreakRanges) -> (f32, f32)| {
+            v.iter().map(|s| mid(get(s))).sum::<f32>() / v.len() as f32
+        };
+        for (what, get) in [
+            (
+                "length",
+                (|s: &StreakRanges| s.length) as fn(&StreakRanges) -> (f32, f32),
+            ),
+            ("brightness", |s: &StreakRanges| s.brightness),
+        ] {
+            let (r, l) = (mean(&right, get), mean(&left, get));
+            assert!(r < l, "{what}: leaning right {r}, left {l}");
+        }
+        for s in &fit.styles {
+            assert!(s.angle.1 - s.angle.0 <= 2.0 * STYLE_ANGLE + 1e-3, "{s}");
+            let back: StreakRanges = s.to_string().parse().expect("a style prints as ranges");
+            assert_eq!(back.blur, s.blur);
+        }
+        assert!(fit.styles.len() <= MAX_STYLES);
     }
 
     #[test]

@@ -61,8 +61,9 @@ pub struct RainStyle {
     /// heavy images.
     pub sharp_downpour: f32,
     /// Streak ranges fitted to one camera's footage ([`crate::rain_fit`]), drawn on a share
-    /// [`RainStyle::fitted_share`] of the images instead of this style.
-    pub fitted: Option<StreakRanges>,
+    /// [`RainStyle::fitted_share`] of the images instead of this style: one of them, at
+    /// random, per image (empty = none).
+    pub fitted: Vec<StreakRanges>,
     /// Probability that an image gets the fitted streaks (when [`RainStyle::fitted`] is set).
     pub fitted_share: f32,
 }
@@ -89,7 +90,7 @@ impl Default for RainStyle {
             sharp: 0.0,
             classic_share: 0.0,
             sharp_downpour: 0.0,
-            fitted: None,
+            fitted: Vec::new(),
             fitted_share: 0.0,
         }
     }
@@ -540,6 +541,24 @@ impl std::str::FromStr for StreakRanges {
     }
 }
 
+/// Several [`StreakRanges`] in one text, separated by `;` or new lines (what `nlcl adapt`
+/// hands the trainer, and what its `rain-fit.txt` holds); errors name the part that fails.
+pub fn parse_streak_ranges_list(text: &str) -> Result<Vec<StreakRanges>, StreakRangesError> {
+    let list = text
+        .split([';', '\n'])
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .map(str::parse)
+        .collect::<Result<Vec<StreakRanges>, _>>()?;
+    if list.is_empty() {
+        return Err(StreakRangesError {
+            text: text.to_string(),
+            why: "no ranges".into(),
+        });
+    }
+    Ok(list)
+}
+
 /// One image of fitted rain: a layer of straight streaks drawn from `ranges`, added and
 /// clipped like classic rain.
 pub fn render_streaks(
@@ -573,11 +592,14 @@ pub fn render_rain(planes: &mut [f32], w: usize, h: usize, style: &RainStyle, rn
         return;
     }
     // Drawn only when asked for, so that the other styles' random streams stay as they were.
-    if let Some(fitted) = &style.fitted
-        && style.fitted_share > 0.0
-        && rng.chance(style.fitted_share)
-    {
-        return render_streaks(planes, w, h, fitted, rng);
+    if !style.fitted.is_empty() && style.fitted_share > 0.0 && rng.chance(style.fitted_share) {
+        // One set of ranges draws nothing extra, so a single fit renders as it always did.
+        let pick = if style.fitted.len() > 1 {
+            rng.below(style.fitted.len() as u64) as usize
+        } else {
+            0
+        };
+        return render_streaks(planes, w, h, &style.fitted[pick], rng);
     }
     if style.classic_share > 0.0 && rng.chance(style.classic_share) {
         return classic_rain(planes, w, h, rng);
@@ -588,7 +610,7 @@ pub fn render_rain(planes: &mut [f32], w: usize, h: usize, style: &RainStyle, rn
         let light = RainStyle {
             sharp: style.sharp,
             classic_share: 0.0,
-            fitted: None,
+            fitted: Vec::new(),
             ..RainStyle::default()
         };
         return render_rain(planes, w, h, &light, rng);
@@ -753,7 +775,7 @@ mod tests {
             blur: (0, 0),
         };
         let fitted = RainStyle {
-            fitted: Some(ranges.clone()),
+            fitted: vec![ranges.clone()],
             fitted_share: 1.0,
             ..RainStyle::mixed()
         };
@@ -776,7 +798,7 @@ mod tests {
             // Without ranges (or with a zero share) the style's stream is unchanged.
             for off in [
                 RainStyle {
-                    fitted: None,
+                    fitted: Vec::new(),
                     ..fitted.clone()
                 },
                 RainStyle {
@@ -790,6 +812,63 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Several fitted ranges: each image takes one of them whole (the joint fit), so streaks
+    /// leaning left and right never share an image, and both appear over many images; the
+    /// list's text form parses back and names a bad part.
+    #[test]
+    fn a_list_of_fitted_ranges_gives_each_image_one_of_them() {
+        let list = parse_streak_ranges_list(
+            "angle=-25:-25 length=40:40 coverage=0.04:0.04 brightness=0.8:0.8 blur=0:0; \n\
+             angle=25:25 length=40:40 coverage=0.04:0.04 brightness=0.8:0.8 blur=0:0\n",
+        )
+        .unwrap();
+        assert_eq!(list.len(), 2);
+        let style = RainStyle {
+            fitted: list,
+            fitted_share: 1.0,
+            ..RainStyle::mixed()
+        };
+        // The lean of an image's streaks: bright pixels' x against y, correlated.
+        let lean = |p: &[f32]| {
+            let (mut sxy, mut n) = (0f64, 0f64);
+            for y in 0..96 {
+                for x in 0..96 {
+                    if p[y * 96 + x] > 0.5 {
+                        // Pairs of lit pixels one row apart: which way the next one sits.
+                        let below = |dx: i64| {
+                            let xx = x as i64 + dx;
+                            y + 1 < 96
+                                && (0..96).contains(&xx)
+                                && p[(y + 1) * 96 + xx as usize] > 0.5
+                        };
+                        sxy += f64::from(u8::from(below(1))) - f64::from(u8::from(below(-1)));
+                        n += 1.0;
+                    }
+                }
+            }
+            sxy / n.max(1.0)
+        };
+        let (mut left, mut right) = (0, 0);
+        for seed in 0..16 {
+            let mut planes = vec![0.2f32; 3 * 96 * 96];
+            render_rain(&mut planes, 96, 96, &style, &mut Rng::new(seed));
+            let l = lean(&planes[..96 * 96]);
+            assert!(
+                l.abs() > 0.1,
+                "seed {seed}: lean {l}: mixed angles in one image?"
+            );
+            if l > 0.0 { right += 1 } else { left += 1 }
+        }
+        assert!(left >= 3 && right >= 3, "left {left}, right {right}");
+        let err = parse_streak_ranges_list(
+            "angle=0:1 length=9:9 coverage=0.1:0.1 brightness=0.5:0.5 blur=0:0; nonsense",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("nonsense"), "{err}");
+        assert!(parse_streak_ranges_list(" ; ").is_err());
     }
 
     #[test]

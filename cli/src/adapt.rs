@@ -3,7 +3,7 @@
 //! Frames are sampled from the camera's rainy videos (any file GStreamer decodes) or image
 //! folders. The renderer's streaks are first fitted to the camera's rain (angle, length,
 //! density, brightness, width: [`nlcl::rain_fit`]); the model then learns from synthetic pairs:
-//! the fitted rain (and, on a quarter of the pairs, the general renderer's) rendered on dry
+//! the fitted rain (and, on a tenth of the pairs, the general renderer's) rendered on dry
 //! images (`--clean`: the camera on dry days, or any dry photos) or, without them, on the
 //! model's own derained frames ("pseudo-clean": the scene as the model currently sees it).
 //! NLCL's unpaired losses on the rainy frames can be added (`--unpaired-every`).
@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use nlcl::family::ModelSource;
 
+use crate::rain_fit::FitForm;
 use crate::video_files::is_video;
 use crate::{images, trainer};
 
@@ -33,12 +34,21 @@ pub struct AdaptArgs {
     pub clean: Vec<PathBuf>,
     /// Share of the rainy pairs rendered with streaks fitted to the camera's rain (the rest
     /// with the general renderer); 0 skips the fit.
-    #[arg(long, default_value_t = 0.75, value_name = "P")]
+    #[arg(long, default_value_t = 0.9, value_name = "P")]
     pub fit_share: f32,
     /// Share of the rainy crops, those whose streaks line up most first, that the fit is made
     /// from (the others mostly show the scene).
     #[arg(long, default_value_t = nlcl::rain_fit::FitOptions::default().streakiest, value_name = "P")]
     pub fit_crops: f32,
+    /// What the trainer gets from the fit: `ranges` (each setting's spread over the footage,
+    /// drawn independently) or `styles` (one narrow set of ranges per streaky crop, drawn
+    /// whole per image, keeping the settings that go together).
+    #[arg(long, value_enum, default_value_t = FitForm::Ranges)]
+    pub fit_form: FitForm,
+    /// Share of the synthetic pairs left dry (clean in, clean out): what keeps the camera's
+    /// rain-free frames untouched; less removes more rain.
+    #[arg(long, default_value_t = 0.2, value_name = "P")]
+    pub dry_share: f32,
     /// NLCL's unpaired losses (at a tenth of their weight) on the rainy frames every N-th step;
     /// 0 = off. They pull towards the identity (models/MODELS.md): off by default.
     #[arg(long, default_value_t = 0, value_name = "N")]
@@ -244,6 +254,9 @@ pub fn run(args: &AdaptArgs) -> Result<()> {
     if !(0.0..=1.0).contains(&args.fit_share) {
         bail!("--fit-share {}: must be a share in [0, 1]", args.fit_share);
     }
+    if !(0.0..1.0).contains(&args.dry_share) {
+        bail!("--dry-share {}: must be a share in [0, 1)", args.dry_share);
+    }
     if !(args.fit_crops > 0.0 && args.fit_crops <= 1.0) {
         bail!("--fit-crops {}: must be a share in (0, 1]", args.fit_crops);
     }
@@ -267,7 +280,7 @@ pub fn run(args: &AdaptArgs) -> Result<()> {
         gather(&args.clean, &run.join("frames/clean"), args)?
     };
     let fitted = if args.fit_share > 0.0 {
-        crate::rain_fit::fitted_rain(&rainy, &clean, args.fit_crops, &run)?
+        crate::rain_fit::fitted_rain(&rainy, &clean, args.fit_crops, args.fit_form, &run)?
     } else {
         None
     };
@@ -288,22 +301,23 @@ pub fn run(args: &AdaptArgs) -> Result<()> {
     t.push("--out".into());
     t.push(run.join("train").into());
     // Synthetic pairs: the fitted rain on its share, the family's renderer on the rest (mixed,
-    // without the accumulation veil, 40 % dry pairs) so the model keeps what it knew of rain in
+    // without the accumulation veil; `--dry-share` of the pairs dry) so the model keeps what it knew of rain in
     // general. NLCL's unpaired losses, when asked for, at a tenth of their weight. The learning
     // rate stays constant: the schedule decays only past half of --steps, which a timed run
-    // never reaches.
+    // never reaches (a time-based decay did not help on the validation set: MODELS.md).
     let flags = format!(
         "--max-minutes {} --lr {} --steps 1000000000 --crop 128 --batch 1 --disc-channels 32 \
          --rain-style mixed --rain-accumulation 0 \
-         --lambda-pair 1 --pair-batch 8 --pair-crop 96 --pair-identity 0.4 --lambda-pair-rain 0 \
+         --lambda-pair 1 --pair-batch 8 --pair-crop 96 --pair-identity {} --lambda-pair-rain 0 \
          --unpaired-every {} --lambda-gan 0.1 --lambda-location 0.1 --lambda-layer 0.1 \
          --lambda-rec 0.1 --lambda-idt 0.1 --lambda-fid 0.01 --ema 0.999 --checkpoint-every 250",
-        args.minutes, args.lr, args.unpaired_every
+        args.minutes, args.lr, args.dry_share, args.unpaired_every
     );
     t.extend(flags.split_whitespace().map(Into::into));
-    if let Some(ranges) = fitted {
+    if let Some(list) = fitted {
         t.push("--rain-fit".into());
-        t.push(ranges.to_string().into());
+        let text: Vec<String> = list.iter().map(ToString::to_string).collect();
+        t.push(text.join("; ").into());
         t.push("--rain-fit-share".into());
         t.push(args.fit_share.to_string().into());
     }

@@ -1,6 +1,7 @@
 //! Fits the renderer's streaks to a camera's rainy frames for `nlcl adapt`
-//! ([`nlcl::rain_fit`]), keeps the fit in the run folder (`rain-fit.txt`, reused on resume) and
-//! writes a sheet to look at: the camera's rainy crops above clean crops with the fitted rain.
+//! ([`nlcl::rain_fit`]), keeps the fit in the run folder (`rain-fit.txt`: the ranges;
+//! `rain-fit-styles.txt`: the joint fit, one style per line; both reused on resume) and writes
+//! a sheet to look at: the camera's rainy crops above clean crops with the fitted rain.
 
 use std::path::{Path, PathBuf};
 
@@ -8,7 +9,7 @@ use anyhow::{Context, Result};
 use image::RgbImage;
 use nlcl::rain_fit::{CROP, FitError, FitOptions, Planar, fit_rain, random_crop};
 use nlcl::rng::Rng;
-use nlcl::synthetic_rain::{StreakRanges, render_streaks};
+use nlcl::synthetic_rain::{StreakRanges, parse_streak_ranges_list, render_streaks};
 
 use crate::images;
 
@@ -48,6 +49,14 @@ fn views(images: &[(Vec<f32>, usize, usize)]) -> Vec<Planar<'_>> {
         .collect()
 }
 
+/// What the fit hands the trainer: the ranges of each setting drawn independently, or the
+/// joint fit's styles, one drawn whole per image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FitForm {
+    Ranges,
+    Styles,
+}
+
 /// A `CROP`-square crop of an image as an 8-bit image, with `ranges` rendered on it if given.
 fn crop_image(
     (p, w, h): &(Vec<f32>, usize, usize),
@@ -66,24 +75,37 @@ fn crop_image(
     Some(images::from_planar(&crop, CROP, CROP))
 }
 
-/// The rain fitted to `rainy` (rendered on `clean` to compare), kept in `run/rain-fit.txt`:
-/// read from there when an earlier run of the same command wrote it. `None` (with a printed
-/// reason) when the frames are too small to measure.
+/// The rain fitted to `rainy` (rendered on `clean` to compare) in the `form` asked for (one
+/// or more ranges, as `--rain-fit` takes them), kept in the run folder and read from there when
+/// an earlier run of the same command wrote it. `None` (with a printed reason) when the frames
+/// are too small to measure or show no prevailing streak direction.
 pub fn fitted_rain(
     rainy: &[PathBuf],
     clean: &[PathBuf],
     streakiest: f32,
+    form: FitForm,
     run: &Path,
-) -> Result<Option<StreakRanges>> {
+) -> Result<Option<Vec<StreakRanges>>> {
     let saved = run.join("rain-fit.txt");
+    let saved_styles = run.join("rain-fit-styles.txt");
     if saved.is_file() {
-        let text = std::fs::read_to_string(&saved)
-            .with_context(|| format!("reading {}", saved.display()))?;
-        let ranges: StreakRanges = text
-            .trim()
-            .parse()
-            .with_context(|| format!("{} (delete it to fit again)", saved.display()))?;
-        eprintln!("rain fitted earlier ({}): {ranges}", saved.display());
+        let read = |path: &Path| -> Result<Vec<StreakRanges>> {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            parse_streak_ranges_list(&text)
+                .with_context(|| format!("{} (delete it to fit again)", path.display()))
+        };
+        let ranges = read(&saved)?;
+        eprintln!("rain fitted earlier ({}): {}", saved.display(), ranges[0]);
+        if form == FitForm::Styles {
+            if saved_styles.is_file() {
+                return read(&saved_styles).map(Some);
+            }
+            eprintln!(
+                "note: {} is missing (a fit of an earlier version): using the ranges",
+                saved_styles.display()
+            );
+        }
         return Ok(Some(ranges));
     }
     let (rainy, clean) = (load(rainy)?, load(clean)?);
@@ -124,10 +146,20 @@ pub fn fitted_rain(
     }
     std::fs::write(&saved, format!("{}\n", fit.ranges))
         .with_context(|| format!("writing {}", saved.display()))?;
+    let styles: String = fit.styles.iter().map(|s| format!("{s}\n")).collect();
+    std::fs::write(&saved_styles, styles)
+        .with_context(|| format!("writing {}", saved_styles.display()))?;
+    let chosen = match form {
+        FitForm::Styles if !fit.styles.is_empty() => fit.styles,
+        _ => vec![fit.ranges],
+    };
     let mut rows = Vec::new();
-    for (side, ranges) in [(&rainy, None), (&clean, Some(&fit.ranges))] {
+    for (side, fitted) in [(&rainy, None), (&clean, Some(&chosen))] {
         let crops: Vec<RgbImage> = (0..side.len() * 4)
-            .filter_map(|k| crop_image(&side[k % side.len()], ranges, &mut rng))
+            .filter_map(|k| {
+                let ranges = fitted.map(|list| &list[rng.below(list.len() as u64) as usize]);
+                crop_image(&side[k % side.len()], ranges, &mut rng)
+            })
             .take(SHEET)
             .collect();
         rows.push(images::side_by_side(&crops.iter().collect::<Vec<_>>()));
@@ -138,5 +170,5 @@ pub fn fitted_rain(
         "{}: the camera's rain (top) and the fitted rain (bottom)",
         sheet.display()
     );
-    Ok(Some(fit.ranges))
+    Ok(Some(chosen))
 }

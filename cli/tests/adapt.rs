@@ -202,12 +202,24 @@ fn adapt_fits_the_renderer_to_the_cameras_rain_and_reuses_the_fit_on_resume() {
     // The trainer was given the fit, and records it.
     let (ok, info) = output_of(nlcl().arg("info").arg(&out));
     assert!(ok && info.contains("rain_fit=[angle="), "{info}");
+    assert!(
+        info.contains("pair_identity=0.2") && info.contains("rain_fit_share=0.9"),
+        "{info}"
+    );
 
-    // Resuming reuses the fit instead of measuring again.
-    let (ok, text) = output_of(&mut adapt());
+    // Resuming reuses the fit instead of measuring again; the share of dry pairs and the
+    // joint fit's styles reach the trainer.
+    let (ok, text) = output_of(adapt().args(["--dry-share", "0.3", "--fit-form", "styles"]));
     assert!(ok, "{text}");
     assert!(text.contains("rain fitted earlier"), "{text}");
+    let (ok, info) = output_of(nlcl().arg("info").arg(&out));
+    assert!(
+        ok && info.contains("pair_identity=0.3") && info.contains("; angle="),
+        "{info}"
+    );
 
-    let (ok, text) = output_of(adapt().args(["--fit-share", "1.5"]));
-    assert!(!ok && text.contains("--fit-share 1.5"), "{text}");
+    for (flag, bad) in [("--fit-share", "1.5"), ("--dry-share", "1")] {
+        let (ok, text) = output_of(adapt().args([flag, bad]));
+        assert!(!ok && text.contains(&format!("{flag} {bad}")), "{text}");
+    }
 }

@@ -94,6 +94,7 @@ pub struct TrainArgs {
     /// Streak ranges fitted to one camera's rain (`nlcl adapt` measures them; the line it
     /// prints, e.g. "angle=-12:4 length=14:38 coverage=0.02:0.09 brightness=0.3:0.7 blur=0:2"),
     /// rendered on a share --rain-fit-share of the rainy pairs instead of --rain-style.
+    /// Several, separated by `;`: each image takes one of them.
     #[arg(long, value_name = "RANGES")]
     pub rain_fit: Option<String>,
     /// Share of the rainy pairs that get the --rain-fit streaks.
@@ -440,7 +441,8 @@ impl TrainArgs {
                     self.rain_fit_share
                 );
             }
-            style.fitted = Some(text.parse().context("--rain-fit")?);
+            style.fitted =
+                nlcl::synthetic_rain::parse_streak_ranges_list(text).context("--rain-fit")?;
             style.fitted_share = self.rain_fit_share;
         }
         Ok(style)

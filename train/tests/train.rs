@@ -630,14 +630,21 @@ fn rain_overrides_change_the_style_and_are_recorded() {
     args.rain_fit_share = 0.6;
     let style = args.rain_style().unwrap();
     assert_eq!(
-        style.fitted.as_ref().map(|f| f.to_string()).as_deref(),
-        Some(fit)
+        style
+            .fitted
+            .iter()
+            .map(|f| f.to_string())
+            .collect::<Vec<_>>(),
+        [fit]
     );
     assert_eq!(style.fitted_share, 0.6);
     assert!(
         args.data_text()
             .contains(&format!("rain_fit=[{fit}] rain_fit_share=0.6 "))
     );
+    // Several ranges (the joint fit): each is kept.
+    args.rain_fit = Some(format!("{fit}; {}", fit.replace("-12.0:4.0", "10.0:14.0")));
+    assert_eq!(args.rain_style().unwrap().fitted.len(), 2);
     args.rain_fit_share = 1.5;
     let err = args.rain_style().unwrap_err().to_string();
     assert!(err.contains("--rain-fit-share 1.5"), "{err}");
