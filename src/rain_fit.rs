@@ -573,12 +573,8 @@ mod tests {
         fit_rain(&r, &c, options, &mut rng).expect("fit")
     }
 
-    fn mid(r: (f32, f32)) -> f32 {
-        0.5 * (r.0 + r.1)
-    }
-
-    #[test]
-    fn recovers_the_angle_and_tells_short_faint_rain_from_long_bright_rain() {
+    /// Short faint streaks leaning right, and long bright wide ones leaning left.
+    fn two_kinds_of_rain() -> (StreakRanges, StreakRanges) {
         let short = StreakRanges {
             angle: (14.0, 20.0),
             length: (10.0, 14.0),
@@ -593,6 +589,16 @@ mod tests {
             brightness: (0.6, 0.8),
             blur: (1, 2),
         };
+        (short, long)
+    }
+
+    fn mid(r: (f32, f32)) -> f32 {
+        0.5 * (r.0 + r.1)
+    }
+
+    #[test]
+    fn recovers_the_angle_and_tells_short_faint_rain_from_long_bright_rain() {
+        let (short, long) = two_kinds_of_rain();
         let a = fit_of(&short, 3);
         let b = fit_of(&long, 4);
         assert!((mid(a.ranges.angle) - 17.0).abs() < 4.0, "{}", a.ranges);
@@ -634,20 +640,11 @@ mod tests {
     /// leaning right is shorter and fainter than one leaning left.
     #[test]
     fn the_joint_fit_keeps_settings_that_go_together() {
-        let short = StreakRanges {
-            angle: (14.0, 20.0),
-            length: (10.0, 14.0),
-            coverage: (0.02, 0.03),
-            brightness: (0.25, 0.35),
-            blur: (0, 0),
-        };
-        let long = StreakRanges {
-            angle: (-22.0, -16.0),
-            length: (50.0, 70.0),
-            coverage: (0.08, 0.12),
-            brightness: (0.6, 0.8),
-            blur: (1, 2),
-        };
+        // The short streaks a little denser and brighter, so both kinds are among the streakiest
+        // crops the fit keeps.
+        let (mut short, long) = two_kinds_of_rain();
+        short.coverage = (0.02, 0.03);
+        short.brightness = (0.25, 0.35);
         let fit = fit_of_mix(&[short, long], 5);
         assert!(
             fit.ranges.angle.0 < -10.0 && fit.ranges.angle.1 > 10.0,

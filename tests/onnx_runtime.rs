@@ -428,7 +428,8 @@ fn sizes_not_multiple_of_the_stem_are_rejected() {
 /// The dead zone of the `clean` output (`ExportConfig::dead_zone`), run by ONNX Runtime,
 /// against the gate computed here from the reference forward pass: clean = rainy - g * change,
 /// g = m^2 / (m^2 + t^2) with m the channel mean of the change. The dead zone is set at the
-/// change of a third of the pixels so that both faded and kept pixels are checked; the float16 variant follows.
+/// change of a third of the pixels so that both faded and kept pixels are checked; the float16
+/// variant follows.
 #[test]
 fn dead_zone_fades_small_changes_and_keeps_large_ones() {
     let spec = ModelSpec {
