@@ -301,10 +301,11 @@ pub fn run(args: &AdaptArgs) -> Result<()> {
     t.push("--out".into());
     t.push(run.join("train").into());
     // Synthetic pairs: the fitted rain on its share, the family's renderer on the rest (mixed,
-    // without the accumulation veil; `--dry-share` of the pairs dry) so the model keeps what it knew of rain in
-    // general. NLCL's unpaired losses, when asked for, at a tenth of their weight. The learning
-    // rate stays constant: the schedule decays only past half of --steps, which a timed run
-    // never reaches (a time-based decay did not help on the validation set: MODELS.md).
+    // without the accumulation veil) so the model keeps what it knew of rain in general;
+    // `--dry-share` of the pairs dry. NLCL's unpaired losses, when asked for, at a tenth of
+    // their weight. The learning rate stays constant: the schedule decays only past half of
+    // --steps, which a timed run never reaches (a decay over the time limit did not help on
+    // the validation set: MODELS.md).
     let flags = format!(
         "--max-minutes {} --lr {} --steps 1000000000 --crop 128 --batch 1 --disc-channels 32 \
          --rain-style mixed --rain-accumulation 0 \
