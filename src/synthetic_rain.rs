@@ -830,13 +830,13 @@ mod tests {
             fitted_share: 1.0,
             ..RainStyle::mixed()
         };
-        // The lean of an image's streaks: bright pixels' x against y, correlated.
+        // The lean of an image's streaks: for each lit pixel, whether the row below continues
+        // it to the right rather than to the left, averaged.
         let lean = |p: &[f32]| {
             let (mut sxy, mut n) = (0f64, 0f64);
             for y in 0..96 {
                 for x in 0..96 {
                     if p[y * 96 + x] > 0.5 {
-                        // Pairs of lit pixels one row apart: which way the next one sits.
                         let below = |dx: i64| {
                             let xx = x as i64 + dx;
                             y + 1 < 96

@@ -401,24 +401,21 @@ fn build_model(config: &ExportConfig, weights: &Weights) -> Result<ModelProto, O
     }
     for (out_name, prefix, residual) in &outputs {
         let body = g.generator(&spec, prefix, weights)?;
-        let pre_clip = if *out_name == "clean" && dead_zone > 0.0 {
-            // The change the network makes, gated by its size: clean = rainy - gate * change.
-            let change = if *residual {
+        let gated = *out_name == "clean" && dead_zone > 0.0;
+        let pre_clip = if *residual || gated {
+            // The change the network makes (with a global residual, its body), gated by its
+            // size when asked: clean = rainy - change.
+            let mut change = if *residual {
                 body
             } else {
                 g.node("Sub", &["rainy", &body], &format!("{prefix}change"), vec![])
             };
-            let gated = g.dead_zone(&change, prefix);
+            if gated {
+                change = g.dead_zone(&change, prefix);
+            }
             g.node(
                 "Sub",
-                &["rainy", &gated],
-                &format!("{prefix}residual"),
-                vec![],
-            )
-        } else if *residual {
-            g.node(
-                "Sub",
-                &["rainy", &body],
+                &["rainy", &change],
                 &format!("{prefix}residual"),
                 vec![],
             )
