@@ -239,6 +239,10 @@ pub struct Domains {
     pub pair_soften: f32,
     /// Soften only the dry pairs: the rainy pairs keep their sharp photos.
     pub pair_soften_dry_only: bool,
+    /// Fraction of synthetic pairs whose clean crop gets thin straight lines drawn across it
+    /// (see [`draw_lines`]) before rain is rendered, on both sides of the pair: wires, poles,
+    /// window frames and ceiling grids are scene structure the model must keep.
+    pub pair_lines: f32,
 }
 
 /// A batch of synthetic pairs, planar [0, 1]: rain rendered on a clean crop, and that crop.
@@ -291,6 +295,10 @@ impl Domains {
                 && (dry || !self.pair_soften_dry_only)
             {
                 c = soften(&c, crop, factor);
+            }
+            // Drawn only when asked for, so runs without it keep their random streams.
+            if self.pair_lines > 0.0 && rng.chance(self.pair_lines) {
+                draw_lines(&mut c, crop, rng);
             }
             let mut o = c.clone();
             if !dry {
@@ -347,6 +355,62 @@ pub fn soften(planes: &[f32], side: u32, factor: f32) -> Vec<f32> {
         }
     }
     out
+}
+
+/// Draws thin straight lines across a planar [0, 1] RGB crop of `side` x `side`, in place: one
+/// or two families (a grid) of 1-6 parallel lines, 1-2.5 pixels wide and anti-aliased, bright or
+/// dark, spaced 4-24 pixels apart, the first family half the time within 25 degrees of
+/// vertical (where rain falls). They cross the whole crop at one intensity, as wires, poles,
+/// window frames, lane markings and ceiling grids do, and rain streaks do not.
+pub fn draw_lines(planes: &mut [f32], side: u32, rng: &mut Rng) {
+    let n = (side * side) as usize;
+    if planes.len() < 3 * n {
+        return;
+    }
+    let families = if rng.chance(0.5) { 2 } else { 1 };
+    let mut angle = if rng.chance(0.5) {
+        std::f32::consts::FRAC_PI_2 + rng.range(-25.0, 25.0).to_radians()
+    } else {
+        rng.range(0.0, std::f32::consts::PI)
+    };
+    let centre = side as f32 / 2.0;
+    for _ in 0..families {
+        let count = 1 + rng.below(6) as i32;
+        let spacing = rng.range(4.0, 24.0);
+        let half_width = rng.range(1.0, 2.5) / 2.0;
+        let strength = rng.range(0.3, 1.0);
+        let level = if rng.chance(0.6) {
+            rng.range(0.7, 1.0)
+        } else {
+            rng.range(0.0, 0.3)
+        };
+        let tint = [0, 1, 2].map(|_| (level + rng.range(-0.05, 0.05)).clamp(0.0, 1.0));
+        // Lines k = first .. first + count - 1 of the family, at offsets k * spacing from the
+        // crop's centre along the normal (cos, sin) of the lines' direction.
+        let first = -(count / 2) + rng.below(3) as i32 - 1;
+        let offset = rng.range(-spacing / 2.0, spacing / 2.0);
+        let (nx, ny) = (angle.sin(), -angle.cos());
+        for y in 0..side as usize {
+            for x in 0..side as usize {
+                let d = (x as f32 - centre) * nx + (y as f32 - centre) * ny - offset;
+                let k = (d / spacing).round() as i32;
+                if k < first || k >= first + count {
+                    continue;
+                }
+                let r = (d - k as f32 * spacing).abs();
+                let cover = (half_width + 0.5 - r).clamp(0.0, 1.0) * strength;
+                if cover > 0.0 {
+                    let i = y * side as usize + x;
+                    for (c, t) in tint.iter().enumerate() {
+                        let v = &mut planes[c * n + i];
+                        *v += (t - *v) * cover;
+                    }
+                }
+            }
+        }
+        // A grid's second family crosses the first at a right angle, give or take 10 degrees.
+        angle += std::f32::consts::FRAC_PI_2 + rng.range(-10.0, 10.0).to_radians();
+    }
 }
 
 /// Adds Gaussian noise of standard deviation `sigma` (in [0, 1] units) to every sample,

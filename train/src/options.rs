@@ -153,6 +153,11 @@ pub struct TrainArgs {
     /// With --pair-soften: soften only the dry pairs (the rainy pairs keep sharp photos).
     #[arg(long)]
     pub pair_soften_dry_only: bool,
+    /// Fraction of synthetic pairs whose clean crop gets thin straight lines drawn across it,
+    /// on both sides (wires, poles, window frames, grids), so that long straight structure is
+    /// among what the model learns to keep (0 = off).
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    pub pair_lines: f32,
     /// Fraction of synthetic pairs left dry (clean in, clean out): teaches "do no harm".
     #[arg(long, default_value_t = 0.2)]
     pub pair_identity: f32,
@@ -457,7 +462,7 @@ impl TrainArgs {
                 .join(",")
         };
         format!(
-            "rainy=[{}] render_rain_on=[{}] render_prob={} degradation={} rain_style={}{}{}{}{}{} clean=[{}] max_side={} holdout={}",
+            "rainy=[{}] render_rain_on=[{}] render_prob={} degradation={} rain_style={}{}{}{}{}{}{} clean=[{}] max_side={} holdout={}",
             list(&self.rainy),
             list(&self.render_rain_on),
             self.render_prob,
@@ -481,6 +486,11 @@ impl TrainArgs {
                     ""
                 };
                 format!(" pair_soften{which}={}", self.pair_soften)
+            } else {
+                String::new()
+            },
+            if self.pair_lines > 0.0 {
+                format!(" pair_lines={}", self.pair_lines)
             } else {
                 String::new()
             },
@@ -545,6 +555,12 @@ impl TrainArgs {
             bail!(
                 "--pair-soften {}: must be a probability in [0, 1]",
                 self.pair_soften
+            );
+        }
+        if !(0.0..=1.0).contains(&self.pair_lines) {
+            bail!(
+                "--pair-lines {}: must be a probability in [0, 1]",
+                self.pair_lines
             );
         }
         if !(0.0..=64.0).contains(&self.pair_noise) {

@@ -168,6 +168,7 @@ impl Trainer {
             pair_noise: args.pair_noise,
             pair_soften: args.pair_soften,
             pair_soften_dry_only: args.pair_soften_dry_only,
+            pair_lines: args.pair_lines,
         };
 
         let vs_g = nn::VarStore::new(device);

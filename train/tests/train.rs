@@ -9,7 +9,7 @@ use nlcl::onnx::meta::{STEPS, TRAINER};
 use nlcl::rng::Rng;
 use nlcl::synthetic_rain::{RainStyle, render_rain};
 use nlcl_train::checkpoint::Checkpoint;
-use nlcl_train::data::{add_noise, jpeg_round_trip, soften, synthetic_clean};
+use nlcl_train::data::{add_noise, draw_lines, jpeg_round_trip, soften, synthetic_clean};
 use nlcl_train::losses::{
     LayerLossForm, colour_bias, colour_shift, layer_supcon, official_layer_floor, patch_nce,
     streak_l1,
@@ -373,6 +373,67 @@ fn soften_blurs_detail_and_keeps_flat_areas_and_the_mean() {
     args.pair_soften = 1.5;
     let err = format!("{:#}", nlcl_train::train(&args).unwrap_err());
     assert!(err.contains("--pair-soften 1.5"), "{err}");
+}
+
+#[test]
+fn drawn_lines_are_thin_and_cross_the_whole_crop() {
+    let side = 64u32;
+    let n = (side * side) as usize;
+    let grey = vec![0.5f32; 3 * n];
+    let mut drawn_any = 0;
+    for seed in 0..40u64 {
+        let mut crop = grey.clone();
+        draw_lines(&mut crop, side, &mut Rng::new(seed));
+        let changed: Vec<usize> = (0..n).filter(|&i| (crop[i] - 0.5).abs() > 0.02).collect();
+        if changed.is_empty() {
+            continue;
+        }
+        drawn_any += 1;
+        assert!(crop.iter().all(|v| (0.0..=1.0).contains(v)));
+        // Thin: a few lines of at most 2.5 pixels (anti-aliased into 4) in up to two
+        // families never cover most of the crop.
+        assert!(
+            changed.len() < n * 3 / 4,
+            "seed {seed}: {} of {n}",
+            changed.len()
+        );
+        // Lines cross the whole crop: what is drawn enters at one border and leaves at another.
+        let at = |x: usize, y: usize| (crop[y * side as usize + x] - 0.5).abs() > 0.02;
+        let s = side as usize;
+        let borders = [
+            (0..s).any(|x| at(x, 0)),
+            (0..s).any(|x| at(x, s - 1)),
+            (0..s).any(|y| at(0, y)),
+            (0..s).any(|y| at(s - 1, y)),
+        ];
+        assert!(
+            borders.iter().filter(|&&b| b).count() >= 2,
+            "seed {seed}: the lines end inside the crop"
+        );
+    }
+    assert!(drawn_any >= 35, "{drawn_any} of 40 crops got lines");
+    // The same seed draws the same lines; a short crop buffer is left alone.
+    let (mut a, mut b) = (grey.clone(), grey.clone());
+    draw_lines(&mut a, side, &mut Rng::new(7));
+    draw_lines(&mut b, side, &mut Rng::new(7));
+    assert_eq!(a, b);
+    let mut short = vec![0.5f32; 10];
+    draw_lines(&mut short, side, &mut Rng::new(7));
+    assert!(short.iter().all(|&v| v == 0.5));
+    // The option is recorded only when set, and checked before training starts.
+    let dir = TempDir::new("lines");
+    let (rainy, clean) = make_data(&dir.0);
+    let mut args = tiny_args(&dir.0, rainy, clean, "lines");
+    assert!(!args.data_text().contains("pair_lines"));
+    args.pair_lines = 0.3;
+    assert!(
+        args.data_text().contains(" pair_lines=0.3 "),
+        "{}",
+        args.data_text()
+    );
+    args.pair_lines = -0.1;
+    let err = format!("{:#}", nlcl_train::train(&args).unwrap_err());
+    assert!(err.contains("--pair-lines -0.1"), "{err}");
 }
 
 #[test]
