@@ -16,7 +16,9 @@
 //! - [`synthetic_rain`]: a photographic rain renderer, for synthetic rainy data and samples;
 //!   [`haze`]: a haze renderer (atmospheric scattering over a depth proxy) for dehazing.
 //! - [`rain_meter`]: how much rain a model removed from a frame, and automatic bypass on dry
-//!   frames; [`output_view`]: the derained frame, the rain layer or a split view.
+//!   frames; [`output_view`]: the derained frame, the rain layer or a split view;
+//!   [`temporal`]: steadier output on a still camera (the model's change carried over where the
+//!   input stands still).
 //! - [`family`]: the named models (`lite` built in, `standard`, `full`, `dehaze`) and where they
 //!   are found.
 //! - [`latency_window`]: latencies over a sliding window (the element's `stats`, benchmarks);
@@ -44,6 +46,7 @@ pub mod rng;
 pub mod runtime;
 pub mod spec;
 pub mod synthetic_rain;
+pub mod temporal;
 pub mod worker;
 
 pub use spec::ModelSpec;

@@ -60,6 +60,11 @@ pub struct DerainArgs {
     /// Videos: x264 speed preset (slower presets give smaller files at the same quality).
     #[arg(long, default_value = "medium", value_parser = clap::builder::PossibleValuesParser::new(video_files::PRESETS))]
     pub preset: String,
+    /// Videos from a still camera: the element's `temporal-smoothing` (0 = off, up to 0.99;
+    /// 0.9 keeps a dry still scene as steady as it was recorded). Moving rain, objects and
+    /// pans are derained as without it.
+    #[arg(long, default_value_t = 0.0, value_name = "CARRY")]
+    pub temporal_smoothing: f32,
     #[command(flatten)]
     pub model: ModelArgs,
 }
@@ -361,6 +366,11 @@ fn derain_videos(args: &DerainArgs, jobs: &[Job], out: &Path, tally: &mut Tally)
     if let Some(msg) = lowered {
         eprintln!("warning: {msg} (--threads)");
     }
+    nlcl::temporal::ChangeSmoother::new(
+        args.temporal_smoothing,
+        nlcl::temporal::DEFAULT_MOTION_LEVELS,
+    )
+    .context("--temporal-smoothing")?;
     let source = args.model.source();
     // A model that is missing or unreadable fails here, before any file is written.
     let (_, origin) = source.bytes()?;
@@ -371,6 +381,7 @@ fn derain_videos(args: &DerainArgs, jobs: &[Job], out: &Path, tally: &mut Tally)
         threads: u32::try_from(threads).context("--threads")?,
         crf: args.crf,
         preset: args.preset.clone(),
+        temporal_smoothing: args.temporal_smoothing,
     };
     let ctrl_c = video::CtrlC::install()?;
     for job in jobs {

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use nlcl::evaluate::{self, DoNoHarm, Event, PairScores, Rgb8};
+use nlcl::temporal::ChangeSmoother;
 
 use crate::ModelArgs;
 use crate::images;
@@ -31,6 +32,25 @@ pub struct EvalArgs {
     /// Rows in the side-by-side sheet.
     #[arg(long, default_value_t = 4)]
     pub sheet_rows: usize,
+    /// Carry the model's change over still samples from image to image, as the element's
+    /// `temporal-smoothing` property does (0 = off, up to 0.99). For folders of frames of one
+    /// clip: each folder's images are taken in name order as consecutive frames.
+    #[arg(long, default_value_t = 0.0, value_name = "CARRY")]
+    pub temporal_smoothing: f32,
+    /// With --temporal-smoothing: the input change (levels) at which the carry halves, as the
+    /// element's `motion-threshold`.
+    #[arg(long, default_value_t = nlcl::temporal::DEFAULT_MOTION_LEVELS, value_name = "LEVELS")]
+    pub motion_threshold: f32,
+}
+
+impl EvalArgs {
+    /// A fresh smoother for one folder (off unless --temporal-smoothing is given).
+    fn smoother(&self) -> Result<ChangeSmoother> {
+        Ok(ChangeSmoother::new(
+            self.temporal_smoothing,
+            self.motion_threshold,
+        )?)
+    }
 }
 
 pub fn run(args: &EvalArgs) -> Result<()> {
@@ -39,6 +59,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     }
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
+    args.smoother()?;
     let mut model = args.model.open()?;
     println!(
         "model: {} on {}",
@@ -46,7 +67,8 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         model.info().provider
     );
     if let Some(dir) = &args.pairs {
-        let (s, worst) = eval_pairs(&mut model, dir, &args.out, args.sheet_rows)?;
+        let mut smoother = args.smoother()?;
+        let (s, worst) = eval_pairs(&mut model, &mut smoother, dir, &args.out, args.sheet_rows)?;
         println!(
             "pairs {}: input  Y-PSNR {:.2} dB  SSIM {:.4}\n{:width$}  output Y-PSNR {:.2} dB  SSIM {:.4}  (gain {:+.2} dB, {:+.4})",
             dir.display(),
@@ -65,7 +87,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         }
     }
     if let Some(dir) = &args.clean {
-        let (d, worst) = eval_clean(&mut model, dir, &args.out)?;
+        let (d, worst) = eval_clean(&mut model, &mut args.smoother()?, dir, &args.out)?;
         println!(
             "do-no-harm {}: PSNR(model(x), x) Y {:.2} dB, RGB {:.2} dB; mean colour shift \
              R {:+.2} G {:+.2} B {:+.2} levels",
@@ -81,7 +103,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         }
     }
     for dir in &args.frames {
-        let s = eval_frames(&mut model, dir)?;
+        let s = eval_frames(&mut model, &mut args.smoother()?, dir)?;
         println!(
             "steadiness {}: mean frame-to-frame change input {:.3}, output {:.3} levels \
              (output/input {:.3}; below 1 = steadier than the input) over {} frames",
@@ -107,7 +129,12 @@ pub struct Steadiness {
 /// Derains a folder of consecutive frames one at a time (as the element does) and compares how
 /// much the output changes from frame to frame with how much the input does: rain flickers, so
 /// a good model's output is steadier than its rainy input, and on dry footage no less steady.
-pub fn eval_frames(model: &mut nlcl::runtime::Model, dir: &Path) -> Result<Steadiness> {
+/// `smoother` runs on each output in turn, as in the element.
+pub fn eval_frames(
+    model: &mut nlcl::runtime::Model,
+    smoother: &mut ChangeSmoother,
+    dir: &Path,
+) -> Result<Steadiness> {
     let files = images::collect(&[dir.to_path_buf()])?;
     if files.len() < 2 {
         bail!("{}: at least two frames are needed", dir.display());
@@ -125,7 +152,8 @@ pub fn eval_frames(model: &mut nlcl::runtime::Model, dir: &Path) -> Result<Stead
     for path in &files {
         let img = images::load_rgb(path)?;
         let (w, h) = (img.width() as usize, img.height() as usize);
-        let out = model.derain_rgb8(img.as_raw(), w, h)?;
+        let mut out = model.derain_rgb8(img.as_raw(), w, h)?;
+        smoother.smooth_bytes(img.as_raw(), &mut out);
         if let (Some(pi), Some(po)) = (&prev_in, &prev_out) {
             if pi.dimensions() != img.dimensions() {
                 bail!("{}: frames differ in size", path.display());
@@ -145,6 +173,17 @@ pub fn eval_frames(model: &mut nlcl::runtime::Model, dir: &Path) -> Result<Stead
         output: dout / k,
         frames: files.len(),
     })
+}
+
+/// Derains one image and smooths it against the images before it.
+fn derain_in_turn(
+    model: &mut nlcl::runtime::Model,
+    smoother: &mut ChangeSmoother,
+    img: &Rgb8,
+) -> Result<Vec<u8>> {
+    let mut out = model.derain_rgb8(&img.data, img.width, img.height)?;
+    smoother.smooth_bytes(&img.data, &mut out);
+    Ok(out)
 }
 
 fn pair_dirs(dir: &Path) -> Result<(PathBuf, PathBuf)> {
@@ -179,8 +218,11 @@ impl Lowest {
 
 /// Scores pairs, writing the per-image CSV and a sheet: the mean, and the image whose Y-PSNR
 /// the model raised least (or lowered most), with that gain.
+/// Scores `model` on the pairs of `dir`; `smoother` runs on each output in name order (off for
+/// unrelated photos).
 pub fn eval_pairs(
     model: &mut nlcl::runtime::Model,
+    smoother: &mut ChangeSmoother,
     dir: &Path,
     out: &Path,
     sheet_rows: usize,
@@ -199,7 +241,7 @@ pub fn eval_pairs(
         &inputs,
         &target_dir,
         load_rgb8,
-        |img| Ok(model.derain_rgb8(&img.data, img.width, img.height)?),
+        |img| derain_in_turn(model, smoother, img),
         |event| {
             match event {
                 Event::Scored {
@@ -260,6 +302,7 @@ pub fn eval_pairs(
 /// and the image the model changes most (lowest Y-PSNR), with that PSNR.
 pub fn eval_clean(
     model: &mut nlcl::runtime::Model,
+    smoother: &mut ChangeSmoother,
     dir: &Path,
     out: &Path,
 ) -> Result<(DoNoHarm, Option<(String, f64)>)> {
@@ -273,7 +316,7 @@ pub fn eval_clean(
     let report = evaluate::eval_clean(
         &files,
         load_rgb8,
-        |img| Ok(model.derain_rgb8(&img.data, img.width, img.height)?),
+        |img| derain_in_turn(model, smoother, img),
         |event| {
             match event {
                 Event::Scored { path, score: d, .. } => {

@@ -120,6 +120,10 @@ pub struct RelayArgs {
     /// Jitter buffer of an rtsp:// source in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 200)]
     pub source_latency: u32,
+    /// For a still camera: the element's `temporal-smoothing` (0 = off, up to 0.99; 0.9 keeps a
+    /// dry still scene as steady as the camera sends it).
+    #[arg(long, default_value_t = 0.0, value_name = "CARRY")]
+    pub temporal_smoothing: f32,
     #[command(flatten)]
     pub model: ModelArgs,
 }
@@ -469,6 +473,12 @@ fn build_derain(args: &RelayArgs, shared: &Arc<Shared>) -> Result<Derain> {
         .build();
     let element = make("nlclderain")?;
     configure_derain(&element, &args.model)?;
+    nlcl::temporal::ChangeSmoother::new(
+        args.temporal_smoothing,
+        nlcl::temporal::DEFAULT_MOTION_LEVELS,
+    )
+    .context("--temporal-smoothing")?;
+    element.set_property("temporal-smoothing", f64::from(args.temporal_smoothing));
     let convert = make("videoconvert")?;
     let (encoder, encoder_name) = make_encoder(args)?;
     let parse = make("h264parse")?;

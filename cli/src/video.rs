@@ -255,6 +255,7 @@ fn configure_derain(derain: &gst::Element, settings: &Settings) -> Result<()> {
     derain.set_property_from_str("execution-provider", settings.provider.name());
     derain.set_property("device-id", settings.device_id);
     derain.set_property("threads", settings.threads);
+    derain.set_property("temporal-smoothing", f64::from(settings.temporal_smoothing));
     // Every frame is derained: a file has no deadline (and filesink sends no QoS anyway).
     derain.set_property("qos", false);
     Ok(())

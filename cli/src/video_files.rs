@@ -64,6 +64,8 @@ pub struct Settings {
     pub crf: u32,
     /// x264 speed preset (one of [`PRESETS`]).
     pub preset: String,
+    /// The element's `temporal-smoothing` (checked against the engine's range).
+    pub temporal_smoothing: f32,
 }
 
 /// What became of one video.

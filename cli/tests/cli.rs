@@ -194,6 +194,65 @@ fn eval_of_identity_model_scores_input_equal_output() {
     );
 }
 
+/// `--temporal-smoothing` runs the element's smoother over a folder of frames: on a still
+/// scene with a camera's noise the built-in model's output changes less from frame to frame
+/// with it than without; a value outside its range is refused by name.
+#[test]
+fn eval_with_temporal_smoothing_steadies_a_still_scene() {
+    let dir = tempfile::tempdir().unwrap();
+    let frames = dir.path().join("frames");
+    std::fs::create_dir_all(&frames).unwrap();
+    // Short thin bright lines, which the model takes for streaks and changes.
+    let mut scene = gradient(64, 48, 3);
+    for (x, y, p) in scene.enumerate_pixels_mut() {
+        if x % 8 == 3 && (10..34).contains(&(y + x / 4)) {
+            p.0 = [230, 230, 230];
+        }
+    }
+    for t in 0..12u32 {
+        let mut f = scene.clone();
+        for (k, p) in f.pixels_mut().enumerate() {
+            // Two levels of noise on about a quarter of the pixels, different in every frame.
+            let r = (k as u32)
+                .wrapping_add(t * 7919)
+                .wrapping_mul(2_654_435_761)
+                >> 29;
+            if r == 0 {
+                p.0 = p.0.map(|v| v.saturating_add(2));
+            } else if r == 1 {
+                p.0 = p.0.map(|v| v.saturating_sub(2));
+            }
+        }
+        f.save(frames.join(format!("{t:03}.png"))).unwrap();
+    }
+    let ratio = |carry: &str| -> f64 {
+        let text = run_ok(
+            nlcl()
+                .args(["eval", "--temporal-smoothing", carry, "--frames"])
+                .arg(&frames)
+                .arg("-o")
+                .arg(dir.path().join("eval")),
+        );
+        let at = text.find("output/input ").expect(&text) + "output/input ".len();
+        text[at..]
+            .split(';')
+            .next()
+            .unwrap()
+            .trim()
+            .parse()
+            .expect(&text)
+    };
+    let (plain, smoothed) = (ratio("0"), ratio("0.9"));
+    assert!(smoothed < plain, "smoothed {smoothed} against {plain}");
+    let (ok, text) = common::output_of(
+        nlcl()
+            .args(["eval", "--temporal-smoothing", "1.5", "--frames"])
+            .arg(&frames),
+    );
+    assert!(!ok);
+    assert!(text.contains("temporal smoothing 1.5"), "{text}");
+}
+
 /// With the identity model the output scores are the input's, so this reproduces the
 /// published input score of Rain100L (26.90 dB / 0.8384 on Y) with the project's metrics.
 #[test]

@@ -17,6 +17,7 @@ use nlcl::worker::{Done, InferenceWorker, Job, Payload, WorkerGone};
 use super::frames::{self, FrameLayout, Slot};
 use super::rain::{Measured, RainWatch};
 use super::settings::FrameSettings;
+use super::smoothing::Smoothing;
 
 /// What the pipeline needs from the element that runs it: the per-frame settings, and where
 /// to tell what became of each frame (stats, bus messages).
@@ -251,6 +252,8 @@ pub(super) struct State {
     generation: u64,
     /// Auto-bypass decisions and `nlcl-rain` messages: fed by the frames the model ran on.
     pub rain: RainWatch,
+    /// `temporal-smoothing`, across the frames written back in order.
+    smoothing: Smoothing,
     /// Payloads of finished jobs, recycled so steady state allocates nothing.
     pool: Vec<Payload>,
     alpha: Vec<u8>,
@@ -273,6 +276,7 @@ impl State {
             collected: None,
             generation: 0,
             rain: RainWatch::new(),
+            smoothing: Smoothing::new(),
             pool: Vec::new(),
             alpha: Vec::new(),
         }
@@ -283,6 +287,7 @@ impl State {
         let (width, height) = (info.width() as usize, info.height() as usize);
         self.worker.info().check_frame_size(width, height)?;
         self.info = Some(info.clone());
+        self.smoothing.reset();
         Ok(())
     }
 
@@ -403,6 +408,8 @@ impl State {
         };
         if front.inference.is_none() {
             let p = self.pending.pop_front().ok_or(gst::FlowError::Error)?;
+            // The next derained frame does not follow the last one.
+            self.smoothing.reset();
             host.left_untouched(p.arrived);
             return Ok(Some(p.buffer));
         }
@@ -503,6 +510,7 @@ impl State {
                 // GPU frame path: the result is the finished frame, tightly packed.
                 if c.done.invalid_frames.contains(&c.taken) {
                     // The GPU path already gave the input frame back; the buffer is untouched.
+                    self.smoothing.reset();
                     host.invalid_output();
                     return Ok(buffer);
                 }
@@ -514,8 +522,12 @@ impl State {
                     host.rain_measured(self.rain.observe(intensity, &settings));
                 }
                 if ticket.check_only {
+                    self.smoothing.reset();
                     host.checked(pending.arrived);
                     return Ok(buffer);
+                }
+                if let Some(smoother) = self.smoothing.for_frame(&settings) {
+                    smoother.smooth_bytes(frames_in, packed);
                 }
                 let format = layout.format;
                 let input = convert::tight_frame(format, width, height, frames_in);
@@ -541,6 +553,7 @@ impl State {
                 // A broken model (or one pushed outside its range) can return NaN, which would
                 // come out as a black frame: keep the input frame instead, and say so once.
                 if output.iter().any(|v| !v.is_finite()) {
+                    self.smoothing.reset();
                     host.invalid_output();
                     return Ok(buffer);
                 }
@@ -550,11 +563,23 @@ impl State {
                     host.rain_measured(self.rain.observe(intensity, &settings));
                 }
                 if ticket.check_only {
+                    self.smoothing.reset();
                     host.checked(pending.arrived);
                     return Ok(buffer);
                 }
                 output_view::apply_to_tensor(settings.output, input, output, th, tw, height, width);
-                layout.write_tensor(&mut buffer, output, (th, tw), &mut self.alpha)?
+                // Smoothed as bytes, after the write-back: the input frame's bytes are kept
+                // first, since the result is written over them.
+                let smoothing = self.smoothing.for_frame(&settings).is_some();
+                if smoothing {
+                    self.smoothing.keep_input(&buffer)?;
+                }
+                let written =
+                    layout.write_tensor(&mut buffer, output, (th, tw), &mut self.alpha)?;
+                if smoothing && written.is_ok() {
+                    self.smoothing.smooth_buffer(&mut buffer)?;
+                }
+                written
             }
         };
         written?;
@@ -572,6 +597,7 @@ impl State {
     /// Returns how many frames were discarded.
     pub fn discard(&mut self) -> usize {
         let discarded = self.pending.len();
+        self.smoothing.reset();
         self.in_flight = 0;
         self.pending.clear();
         self.generation += 1;

@@ -253,6 +253,33 @@ impl ObjectImpl for NlclDerain {
                     .default_value(DEFAULT_MESSAGE_INTERVAL)
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecDouble::builder("temporal-smoothing")
+                    .nick("Temporal smoothing")
+                    .blurb(
+                        "For a still camera: how much of the previous frame's change a sample \
+                         keeps where the input has not moved (0 = off, up to 0.99), so the \
+                         model's small frame-to-frame differences on still scenes do not \
+                         flicker; moving rain, objects and pans are derained as before. 0.9 \
+                         makes a dry still clip as steady as its input; can be switched while \
+                         playing",
+                    )
+                    .minimum(0.0)
+                    .maximum(f64::from(nlcl::temporal::MAX_CARRY))
+                    .default_value(DEFAULT_TEMPORAL_SMOOTHING)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecDouble::builder("motion-threshold")
+                    .nick("Motion threshold")
+                    .blurb(
+                        "With temporal-smoothing: the change of an input sample from the \
+                         previous frame, in 8-bit levels, at which it counts as half moved \
+                         (above the camera's noise, below the contrast of the rain)",
+                    )
+                    .minimum(0.1)
+                    .maximum(255.0)
+                    .default_value(DEFAULT_MOTION_THRESHOLD)
+                    .mutable_playing()
+                    .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
                     .blurb(
@@ -324,6 +351,12 @@ impl ObjectImpl for NlclDerain {
             "message-interval" => {
                 settings.message_interval = value.get().unwrap_or(DEFAULT_MESSAGE_INTERVAL)
             }
+            "temporal-smoothing" => {
+                settings.temporal_smoothing = value.get().unwrap_or(DEFAULT_TEMPORAL_SMOOTHING)
+            }
+            "motion-threshold" => {
+                settings.motion_threshold = value.get().unwrap_or(DEFAULT_MOTION_THRESHOLD)
+            }
             "bypass" => {
                 let bypass = value.get().unwrap_or(DEFAULT_BYPASS);
                 if bypass != settings.bypass {
@@ -360,6 +393,8 @@ impl ObjectImpl for NlclDerain {
             "rain-threshold" => s().rain_threshold().to_value(),
             "bypass-check-interval" => s().bypass_check_interval.to_value(),
             "message-interval" => s().message_interval.to_value(),
+            "temporal-smoothing" => s().temporal_smoothing.to_value(),
+            "motion-threshold" => s().motion_threshold.to_value(),
             "bypass" => s().bypass.to_value(),
             "stats" => lock(&self.stats).to_structure().to_value(),
             // GObject only asks for properties it registered.

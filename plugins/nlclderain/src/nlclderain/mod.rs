@@ -8,6 +8,7 @@ mod frames;
 mod imp;
 mod rain;
 mod settings;
+mod smoothing;
 mod stats;
 
 /// Where `nlclderain` runs the network (property `execution-provider`).

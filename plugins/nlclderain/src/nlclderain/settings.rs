@@ -23,6 +23,9 @@ pub(super) const DEFAULT_AUTO_BYPASS: bool = false;
 pub(super) const DEFAULT_RAIN_THRESHOLD: f64 = 0.35;
 pub(super) const DEFAULT_BYPASS_CHECK_INTERVAL: u32 = 10;
 pub(super) const DEFAULT_MESSAGE_INTERVAL: u32 = 0;
+/// Off: a moving camera gains nothing from it (README, "Temporal smoothing").
+pub(super) const DEFAULT_TEMPORAL_SMOOTHING: f64 = 0.0;
+pub(super) const DEFAULT_MOTION_THRESHOLD: f64 = nlcl::temporal::DEFAULT_MOTION_LEVELS as f64;
 
 #[derive(Debug, Clone)]
 pub(super) struct Settings {
@@ -47,6 +50,8 @@ pub(super) struct Settings {
     pub model_rain_threshold: Option<f64>,
     pub bypass_check_interval: u32,
     pub message_interval: u32,
+    pub temporal_smoothing: f64,
+    pub motion_threshold: f64,
 }
 
 /// The settings read for every frame (a copy, so the lock is held briefly and nothing allocates).
@@ -59,6 +64,8 @@ pub(super) struct FrameSettings {
     pub rain_threshold: f64,
     pub bypass_check_interval: u32,
     pub message_interval: u32,
+    /// `temporal-smoothing` and `motion-threshold` (see [`nlcl::temporal::ChangeSmoother`]).
+    pub temporal: (f32, f32),
 }
 
 impl Settings {
@@ -71,6 +78,7 @@ impl Settings {
             rain_threshold: self.rain_threshold(),
             bypass_check_interval: self.bypass_check_interval,
             message_interval: self.message_interval,
+            temporal: (self.temporal_smoothing as f32, self.motion_threshold as f32),
         }
     }
 
@@ -114,6 +122,8 @@ impl Default for Settings {
             model_rain_threshold: None,
             bypass_check_interval: DEFAULT_BYPASS_CHECK_INTERVAL,
             message_interval: DEFAULT_MESSAGE_INTERVAL,
+            temporal_smoothing: DEFAULT_TEMPORAL_SMOOTHING,
+            motion_threshold: DEFAULT_MOTION_THRESHOLD,
         }
     }
 }
