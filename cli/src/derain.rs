@@ -434,6 +434,11 @@ fn derain_videos(args: &DerainArgs, jobs: &[Job], out: &Path, tally: &mut Tally)
 }
 
 fn derain_images(args: &DerainArgs, jobs: &[Job], out: &Path, tally: &mut Tally) -> Result<()> {
+    if args.temporal_smoothing > 0.0 {
+        // Photos are not frames of one clip (`nlcl eval --temporal-smoothing` takes folders
+        // of frames).
+        eprintln!("note: --temporal-smoothing applies to videos only, not to images");
+    }
     let mut model = args.model.open()?;
     let mut others = args
         .compare

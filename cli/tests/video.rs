@@ -399,6 +399,52 @@ fn side_by_side_video_is_twice_as_wide() {
     assert!(side.audio.is_some(), "{side:?}");
 }
 
+/// `--temporal-smoothing` reaches the element for videos (every frame comes out), is refused
+/// by name outside its range before anything is written, and is noted as unused for images.
+#[test]
+fn temporal_smoothing_of_a_video() {
+    const TEST: &str = "temporal_smoothing_of_a_video";
+    let Some(aac) = aac_encoder(TEST) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("still.mp4");
+    make_clip(&clip, 12, aac, "mp4mux");
+    let out = dir.path().join("out");
+    let (ok, text) = output_of(nlcl().arg("derain").arg(&clip).arg("-o").arg(&out).args([
+        "--temporal-smoothing",
+        "0.9",
+        "--preset",
+        "veryfast",
+    ]));
+    assert!(ok, "{text}");
+    assert_eq!(probe(&out.join("still.mp4")).unwrap().frames, 12);
+    let refused = dir.path().join("refused");
+    let (ok, text) = output_of(
+        nlcl()
+            .arg("derain")
+            .arg(&clip)
+            .arg("-o")
+            .arg(&refused)
+            .args(["--temporal-smoothing", "1.2"]),
+    );
+    assert!(!ok);
+    assert!(text.contains("temporal smoothing 1.2"), "{text}");
+    assert!(!refused.join("still.mp4").exists());
+    let image = dir.path().join("photo.png");
+    image::RgbImage::from_pixel(32, 16, image::Rgb([90, 100, 110]))
+        .save(&image)
+        .unwrap();
+    let (ok, text) = output_of(
+        nlcl()
+            .arg("derain")
+            .arg(&image)
+            .arg("-o")
+            .arg(dir.path().join("images"))
+            .args(["--temporal-smoothing", "0.9"]),
+    );
+    assert!(ok, "{text}");
+    assert!(text.contains("applies to videos only"), "{text}");
+}
+
 /// MPEG-TS with ADTS AAC (re-framed, not re-encoded) and Matroska with Vorbis (MP4 cannot hold
 /// it: re-encoded to AAC, with a note).
 #[test]
