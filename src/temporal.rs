@@ -3,7 +3,7 @@
 //!
 //! Frames are derained one at a time, so the small changes a model makes to a still scene (a
 //! level or a few on fine bright texture) differ slightly from frame to frame, and a dry still
-//! clip comes out less steady than it went in (models/MODELS.md, "Temporal smoothing").
+//! clip comes out less steady than it went in (README, "Temporal smoothing (still cameras)").
 //! [`ChangeSmoother`] keeps, per sample, a running mean of the model's change (input less
 //! output) and uses it where the input has not moved since the previous frame; where the input
 //! moved by more than a few levels (a streak arrived or left, the camera panned, something
