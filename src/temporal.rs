@@ -70,8 +70,10 @@ impl ChangeSmoother {
         self.carry == 0.0
     }
 
-    /// Forgets the previous frame (after a seek, a gap or a caps change): the next frame is
-    /// taken as the model made it.
+    /// Forgets the previous frame (the element does on flushes, caps changes and frames it
+    /// leaves untouched): the next frame is taken as the model made it. Without a reset, a
+    /// frame that does not follow the previous one is still safe: its samples moved, so little
+    /// is carried.
     pub fn reset(&mut self) {
         self.previous_in.clear();
         self.previous_out.clear();
@@ -199,11 +201,17 @@ mod tests {
         assert_eq!(second, [95; 4], "half the old change of 10 carried");
         let mut resized = vec![100u8; 6];
         s.smooth_bytes(&[100; 6], &mut resized);
-        assert_eq!(resized, [100; 6]);
+        assert_eq!(resized, [100; 6], "a new size is a first frame");
+        let mut changed = vec![90u8; 6];
+        s.smooth_bytes(&[100; 6], &mut changed);
+        assert_eq!(changed, [95; 6], "half the carried change of 0");
         s.reset();
-        let mut after_reset = vec![100u8; 6];
+        let mut after_reset = vec![90u8; 6];
         s.smooth_bytes(&[100; 6], &mut after_reset);
-        assert_eq!(after_reset, [100; 6]);
+        assert_eq!(
+            after_reset, [90; 6],
+            "after a reset the frame is the model's"
+        );
     }
 
     #[test]

@@ -64,7 +64,7 @@ pub struct DerainArgs {
     /// 0.9 keeps a dry still scene as steady as it was recorded). Moving rain, objects and
     /// pans are derained as without it.
     #[arg(long, default_value_t = 0.0, value_name = "CARRY")]
-    pub temporal_smoothing: f32,
+    pub temporal_smoothing: f64,
     #[command(flatten)]
     pub model: ModelArgs,
 }
@@ -289,6 +289,12 @@ struct Tally {
 }
 
 pub fn run(args: &DerainArgs) -> Result<()> {
+    // Before anything is written.
+    nlcl::temporal::ChangeSmoother::new(
+        args.temporal_smoothing as f32,
+        nlcl::temporal::DEFAULT_MOTION_LEVELS,
+    )
+    .context("--temporal-smoothing")?;
     let (out, jobs, skipped_dirs) = plan_run(args)?;
     if !skipped_dirs.is_empty() {
         eprintln!(
@@ -366,11 +372,6 @@ fn derain_videos(args: &DerainArgs, jobs: &[Job], out: &Path, tally: &mut Tally)
     if let Some(msg) = lowered {
         eprintln!("warning: {msg} (--threads)");
     }
-    nlcl::temporal::ChangeSmoother::new(
-        args.temporal_smoothing,
-        nlcl::temporal::DEFAULT_MOTION_LEVELS,
-    )
-    .context("--temporal-smoothing")?;
     let source = args.model.source();
     // A model that is missing or unreadable fails here, before any file is written.
     let (_, origin) = source.bytes()?;

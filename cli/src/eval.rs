@@ -216,10 +216,10 @@ impl Lowest {
     }
 }
 
-/// Scores pairs, writing the per-image CSV and a sheet: the mean, and the image whose Y-PSNR
-/// the model raised least (or lowered most), with that gain.
-/// Scores `model` on the pairs of `dir`; `smoother` runs on each output in name order (off for
-/// unrelated photos).
+/// Scores `model` on the pairs of `dir`, writing the per-image CSV and a sheet: the mean, and
+/// the image whose Y-PSNR the model raised least (or lowered most), with that gain. `smoother`
+/// runs on each output in name order (give an off one for photos that are not frames of one
+/// clip).
 pub fn eval_pairs(
     model: &mut nlcl::runtime::Model,
     smoother: &mut ChangeSmoother,

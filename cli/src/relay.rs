@@ -123,7 +123,7 @@ pub struct RelayArgs {
     /// For a still camera: the element's `temporal-smoothing` (0 = off, up to 0.99; 0.9 keeps a
     /// dry still scene as steady as the camera sends it).
     #[arg(long, default_value_t = 0.0, value_name = "CARRY")]
-    pub temporal_smoothing: f32,
+    pub temporal_smoothing: f64,
     #[command(flatten)]
     pub model: ModelArgs,
 }
@@ -474,11 +474,11 @@ fn build_derain(args: &RelayArgs, shared: &Arc<Shared>) -> Result<Derain> {
     let element = make("nlclderain")?;
     configure_derain(&element, &args.model)?;
     nlcl::temporal::ChangeSmoother::new(
-        args.temporal_smoothing,
+        args.temporal_smoothing as f32,
         nlcl::temporal::DEFAULT_MOTION_LEVELS,
     )
     .context("--temporal-smoothing")?;
-    element.set_property("temporal-smoothing", f64::from(args.temporal_smoothing));
+    element.set_property("temporal-smoothing", args.temporal_smoothing);
     let convert = make("videoconvert")?;
     let (encoder, encoder_name) = make_encoder(args)?;
     let parse = make("h264parse")?;

@@ -255,7 +255,7 @@ fn configure_derain(derain: &gst::Element, settings: &Settings) -> Result<()> {
     derain.set_property_from_str("execution-provider", settings.provider.name());
     derain.set_property("device-id", settings.device_id);
     derain.set_property("threads", settings.threads);
-    derain.set_property("temporal-smoothing", f64::from(settings.temporal_smoothing));
+    derain.set_property("temporal-smoothing", settings.temporal_smoothing);
     // Every frame is derained: a file has no deadline (and filesink sends no QoS anyway).
     derain.set_property("qos", false);
     Ok(())
@@ -854,6 +854,24 @@ fn progress_bar(input: &Path) -> ProgressBar {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_element_gets_the_temporal_smoothing_asked_for() -> Result<()> {
+        init()?;
+        let derain = make("nlclderain")?;
+        let settings = Settings {
+            model: ModelSource::Named(nlcl::family::ModelName::Lite),
+            provider: nlcl::runtime::Provider::Cpu,
+            device_id: 0,
+            threads: 1,
+            crf: 20,
+            preset: "medium".into(),
+            temporal_smoothing: 0.9,
+        };
+        configure_derain(&derain, &settings)?;
+        assert_eq!(derain.property::<f64>("temporal-smoothing"), 0.9);
+        Ok(())
+    }
 
     #[test]
     fn vbv_ceiling_keeps_sane_levels() {

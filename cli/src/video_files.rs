@@ -65,7 +65,7 @@ pub struct Settings {
     /// x264 speed preset (one of [`PRESETS`]).
     pub preset: String,
     /// The element's `temporal-smoothing` (checked against the engine's range).
-    pub temporal_smoothing: f32,
+    pub temporal_smoothing: f64,
 }
 
 /// What became of one video.

@@ -399,8 +399,9 @@ fn side_by_side_video_is_twice_as_wide() {
     assert!(side.audio.is_some(), "{side:?}");
 }
 
-/// `--temporal-smoothing` reaches the element for videos (every frame comes out), is refused
-/// by name outside its range before anything is written, and is noted as unused for images.
+/// A video derains with `--temporal-smoothing` (every frame comes out; that the element gets
+/// the value is checked in `video.rs`'s unit tests); a value outside its range is refused by
+/// name before anything is written; for images it is noted as unused.
 #[test]
 fn temporal_smoothing_of_a_video() {
     const TEST: &str = "temporal_smoothing_of_a_video";

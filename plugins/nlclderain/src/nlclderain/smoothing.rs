@@ -11,6 +11,9 @@ pub(super) struct Smoothing {
     smoother: Option<ChangeSmoother>,
     /// The settings `smoother` was made with.
     params: (f32, f32),
+    /// The view of the previous frame: the CPU path smooths what the view wrote, so a new view
+    /// starts afresh.
+    view: OutputView,
     /// The input frame's bytes, kept while the CPU path writes the result over them.
     input: Vec<u8>,
 }
@@ -20,6 +23,7 @@ impl Smoothing {
         Smoothing {
             smoother: None,
             params: (0.0, 0.0),
+            view: OutputView::Clean,
             input: Vec::new(),
         }
     }
@@ -35,8 +39,11 @@ impl Smoothing {
                 .ok()
                 .filter(|s| !s.is_off());
         }
-        if settings.output == OutputView::Rain {
+        if settings.output != self.view {
+            self.view = settings.output;
             self.reset();
+        }
+        if settings.output == OutputView::Rain {
             return None;
         }
         self.smoother.as_mut()
