@@ -25,6 +25,16 @@ pub enum SmoothingError {
     Motion(f32),
 }
 
+/// Checks a carry (`temporal-smoothing`) as [`ChangeSmoother::new`] does, for callers that
+/// only pass it on (to the element).
+pub fn check_carry(carry: f32) -> Result<(), SmoothingError> {
+    if (0.0..=MAX_CARRY).contains(&carry) {
+        Ok(())
+    } else {
+        Err(SmoothingError::Carry(carry))
+    }
+}
+
 /// How far, in levels, the unrounded output of a sample may move from the byte it was given in
 /// the previous frame before the byte changes: rounding alone (0.5) turns a drift of a
 /// hundredth of a level into a one-level flicker on every sample near a rounding boundary.
@@ -50,9 +60,7 @@ impl ChangeSmoother {
     /// (it falls as `m^2 / (m^2 + d^2)` with the input change `d`): above the camera's noise,
     /// below the contrast of the rain to remove.
     pub fn new(carry: f32, motion_levels: f32) -> Result<Self, SmoothingError> {
-        if !(0.0..=MAX_CARRY).contains(&carry) {
-            return Err(SmoothingError::Carry(carry));
-        }
+        check_carry(carry)?;
         if !(motion_levels > 0.0 && motion_levels <= 255.0) {
             return Err(SmoothingError::Motion(motion_levels));
         }
@@ -90,14 +98,19 @@ impl ChangeSmoother {
         let n = input.len().min(output.len());
         let (input, output) = (&input[..n], &mut output[..n]);
         if self.previous_in.len() != n {
-            // First frame, or a new size: nothing to carry.
-            self.previous_in = input.to_vec();
-            self.previous_out = output.to_vec();
-            self.change = input
-                .iter()
-                .zip(output.iter())
-                .map(|(&i, &o)| f32::from(i) - f32::from(o))
-                .collect();
+            // First frame, or a new size: nothing to carry. (Refilled in place: the element
+            // resets the state often, and its per-frame path allocates nothing once running.)
+            self.previous_in.clear();
+            self.previous_in.extend_from_slice(input);
+            self.previous_out.clear();
+            self.previous_out.extend_from_slice(output);
+            self.change.clear();
+            self.change.extend(
+                input
+                    .iter()
+                    .zip(output.iter())
+                    .map(|(&i, &o)| f32::from(i) - f32::from(o)),
+            );
             return;
         }
         let state = self
@@ -227,6 +240,8 @@ mod tests {
                 .contains("motion threshold 0")
         );
         assert!(ChangeSmoother::new(f32::NAN, 2.0).is_err());
+        assert_eq!(check_carry(1.5), Err(SmoothingError::Carry(1.5)));
+        assert_eq!(check_carry(0.9), Ok(()));
         assert!(ChangeSmoother::new(0.5, f32::NAN).is_err());
     }
 }

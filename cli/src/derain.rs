@@ -290,11 +290,7 @@ struct Tally {
 
 pub fn run(args: &DerainArgs) -> Result<()> {
     // Before anything is written.
-    nlcl::temporal::ChangeSmoother::new(
-        args.temporal_smoothing as f32,
-        nlcl::temporal::DEFAULT_MOTION_LEVELS,
-    )
-    .context("--temporal-smoothing")?;
+    nlcl::temporal::check_carry(args.temporal_smoothing as f32).context("--temporal-smoothing")?;
     let (out, jobs, skipped_dirs) = plan_run(args)?;
     if !skipped_dirs.is_empty() {
         eprintln!(

@@ -473,11 +473,7 @@ fn build_derain(args: &RelayArgs, shared: &Arc<Shared>) -> Result<Derain> {
         .build();
     let element = make("nlclderain")?;
     configure_derain(&element, &args.model)?;
-    nlcl::temporal::ChangeSmoother::new(
-        args.temporal_smoothing as f32,
-        nlcl::temporal::DEFAULT_MOTION_LEVELS,
-    )
-    .context("--temporal-smoothing")?;
+    nlcl::temporal::check_carry(args.temporal_smoothing as f32).context("--temporal-smoothing")?;
     element.set_property("temporal-smoothing", args.temporal_smoothing);
     let convert = make("videoconvert")?;
     let (encoder, encoder_name) = make_encoder(args)?;
