@@ -16,8 +16,8 @@
 # of MODEL). Extra arguments go to `nlcl train`. Shipped (chosen on the validation set, see
 # models/MODELS.md): all three are normalisation-free, trained from scratch with the mixed
 # renderer, then fine-tuned without the accumulation veil and with 30 % of the dry pairs
-# softened ("Sixth round"); lite has since become a longer run fine-tuned with sharp downpours
-# (models/MODELS.md, "Recipe" and "Seventh round"). The sixth round's recipe:
+# softened ("Sixth round"); lite and full have since become longer runs fine-tuned with sharp
+# downpours (models/MODELS.md, "Recipe", "Seventh round" and "Tenth round"). The sixth round's recipe:
 #   MODEL=lite RUN=family-lite-nf-mixed STYLE=mixed PAIR_IDENTITY=0.4 \
 #     scripts/train-family.sh --no-norm --lr 5e-4            (40,000 steps; step 36,000 kept)
 #   MODEL=lite RUN=family-lite-nf-softdry STYLE=mixed PAIR_IDENTITY=0.4 STEPS=6000 \
