@@ -18,7 +18,8 @@
 //! - [`rain_meter`]: how much rain a model removed from a frame, and automatic bypass on dry
 //!   frames; [`output_view`]: the derained frame, the rain layer or a split view;
 //!   [`temporal`]: steadier output on a still camera (the model's change carried over where the
-//!   input stands still).
+//!   input stands still); [`transients`]: what a still camera's frames add over their temporal
+//!   median (the rain), which [`rain_fit`] can fit where streaks are too faint to see in one frame.
 //! - [`family`]: the named models (`lite` built in, `standard`, `full`, `dehaze`) and where they
 //!   are found.
 //! - [`latency_window`]: latencies over a sliding window (the element's `stats`, benchmarks);
@@ -47,6 +48,7 @@ pub mod runtime;
 pub mod spec;
 pub mod synthetic_rain;
 pub mod temporal;
+pub mod transients;
 pub mod worker;
 
 pub use spec::ModelSpec;

@@ -47,6 +47,11 @@ pub struct FitOptions {
     /// Share of the rainy crops, the most anisotropic first, whose neighbours set the ranges
     /// (crops where streaks line up least are mostly scene texture).
     pub streakiest: f32,
+    /// The crops of a frame share one streak direction, where the median of their profiles
+    /// peaks, instead of each taking its own: for the transients of a still camera
+    /// ([`crate::transients`]), where rain is most of what changes but an edge that moved
+    /// can set one crop's angle. Wants several crops per frame.
+    pub frame_direction: bool,
 }
 
 impl Default for FitOptions {
@@ -57,6 +62,7 @@ impl Default for FitOptions {
             neighbours: 4,
             // Chosen on the validation set (models/MODELS.md, "Adapting to one camera").
             streakiest: 0.5,
+            frame_direction: false,
         }
     }
 }
@@ -365,12 +371,14 @@ pub fn fit_rain(
         return Err(FitError::NoClean);
     }
     let mut hats = Vec::new();
-    for img in rainy {
+    let mut frame_of = Vec::new();
+    for (frame, img) in rainy.iter().enumerate() {
         for _ in 0..options.crops_per_frame.max(1) {
             if let Some((x0, y0)) = crop_at(img, rng) {
                 let r = top_hat(&luma_crop(img, x0, y0));
                 let profile = energy_profile(&r);
                 hats.push((r, profile));
+                frame_of.push(frame);
             }
         }
     }
@@ -386,11 +394,36 @@ pub fn fit_rain(
             *a += b / hats.len() as f32;
         }
     }
+    // Per frame, the median over its crops of each angle's profile value: robust to one crop
+    // whose edge dominates.
+    let frame_angle = |frame: usize| {
+        let profiles: Vec<&[f32; 31]> = hats
+            .iter()
+            .zip(&frame_of)
+            .filter(|(_, f)| **f == frame)
+            .map(|((_, p), _)| p)
+            .collect();
+        let median: [f32; 31] = std::array::from_fn(|k| {
+            let mut v: Vec<f32> = profiles.iter().map(|p| p[k]).collect();
+            quantile(&mut v, 0.5)
+        });
+        peak_angle(&median)
+    };
+    let frame_angles: Vec<f32> = if options.frame_direction {
+        (0..rainy.len()).map(frame_angle).collect()
+    } else {
+        Vec::new()
+    };
     let targets: Vec<([f32; FEATURES], f32)> = hats
         .iter()
-        .map(|(r, p)| {
-            let both: [f32; 31] = std::array::from_fn(|k| p[k] + pooled[k]);
-            let angle = peak_angle(&both);
+        .zip(&frame_of)
+        .map(|((r, p), &frame)| {
+            let angle = if options.frame_direction {
+                frame_angles[frame]
+            } else {
+                let both: [f32; 31] = std::array::from_fn(|k| p[k] + pooled[k]);
+                peak_angle(&both)
+            };
             (measure_at(r, angle), angle)
         })
         .collect();
@@ -498,9 +531,17 @@ pub fn fit_rain(
     let mut brightness: Vec<f32> = picked.iter().map(|c| c.brightness).collect();
     let mut blurs: Vec<f32> = picked.iter().map(|c| c.blur as f32).collect();
     let blur = range(&mut blurs);
+    // At least as wide as one style's angles: footage whose rain keeps one direction would
+    // otherwise train on a single angle.
+    let (lo, hi) = range(&mut angles);
+    let mid = 0.5 * (lo + hi);
+    let angle = (
+        lo.min(mid - STYLE_ANGLE).max(-90.0),
+        hi.max(mid + STYLE_ANGLE).min(90.0),
+    );
     Ok(RainFit {
         ranges: StreakRanges {
-            angle: range(&mut angles),
+            angle,
             length: range(&mut lengths),
             coverage: range(&mut coverages),
             brightness: range(&mut brightness),
@@ -569,6 +610,7 @@ mod tests {
             crops_per_frame: 1,
             neighbours: 4,
             streakiest: 1.0,
+            frame_direction: false,
         };
         fit_rain(&r, &c, options, &mut rng).expect("fit")
     }

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use nlcl::family::ModelSource;
 
-use crate::rain_fit::FitForm;
+use crate::rain_fit::{FitForm, FitSource};
 use crate::video_files::is_video;
 use crate::{images, trainer};
 
@@ -45,6 +45,12 @@ pub struct AdaptArgs {
     /// whole per image, keeping the settings that go together).
     #[arg(long, value_enum, default_value_t = FitForm::Ranges)]
     pub fit_form: FitForm,
+    /// What the fit measures: `spatial` (each frame's own thin bright structure), `temporal`
+    /// (what a still camera's frames add over their temporal median: faint streaks the scene's
+    /// texture hides), or `auto`: temporal when every rainy input is one still camera's video
+    /// or folder of frames, else spatial.
+    #[arg(long, value_enum, default_value_t = FitSource::Auto)]
+    pub fit_source: FitSource,
     /// Share of the synthetic pairs left dry (clean in, clean out): what keeps the camera's
     /// rain-free frames untouched; less removes more rain.
     #[arg(long, default_value_t = 0.2, value_name = "P")]
@@ -280,7 +286,14 @@ pub fn run(args: &AdaptArgs) -> Result<()> {
         gather(&args.clean, &run.join("frames/clean"), args)?
     };
     let fitted = if args.fit_share > 0.0 {
-        crate::rain_fit::fitted_rain(&rainy, &clean, args.fit_crops, args.fit_form, &run)?
+        crate::rain_fit::fitted_rain(
+            &rainy,
+            &clean,
+            args.fit_crops,
+            args.fit_form,
+            args.fit_source,
+            &run,
+        )?
     } else {
         None
     };

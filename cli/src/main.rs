@@ -137,6 +137,12 @@ enum Command {
         /// streaks; the trainer's --rain-sharp-downpour). Default: the style's (none).
         #[arg(long, value_name = "P")]
         sharp_downpour: Option<f32>,
+        /// Render straight streaks drawn from these ranges instead of a style, in the form
+        /// `nlcl adapt` writes its fit (`rain-fit.txt`), e.g. `angle=-5:10 length=10:40
+        /// coverage=0.005:0.02 brightness=0.08:0.2 blur=0:1`: rain of one kind, to test a fit
+        /// or a model on.
+        #[arg(long, value_name = "RANGES", conflicts_with = "style")]
+        streaks: Option<String>,
         /// Render haze instead of rain (atmospheric scattering over a depth proxy, see
         /// `nlcl::haze`; --style is then unused): dehazing validation sets and samples.
         #[arg(long)]
@@ -187,11 +193,17 @@ fn main() -> Result<()> {
             seed,
             style,
             sharp_downpour,
+            streaks,
             haze,
             pairs,
             sheet,
         } => {
-            let style = rain_style(&style, sharp_downpour)?;
+            let mut style = rain_style(&style, sharp_downpour)?;
+            if let Some(text) = streaks {
+                style.fitted = nlcl::synthetic_rain::parse_streak_ranges_list(&text)
+                    .with_context(|| format!("--streaks {text:?}"))?;
+                style.fitted_share = 1.0;
+            }
             render_rain(&inputs, &out, seed, &style, haze, pairs, sheet.as_deref())
         }
         Command::Train { args } => trainer::run(std::iter::once("train".into()).chain(args)),

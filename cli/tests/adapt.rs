@@ -182,7 +182,7 @@ fn adapt_fits_the_renderer_to_the_cameras_rain_and_reuses_the_fit_on_resume() {
             .arg(&rainy)
             .arg("--clean")
             .arg(&clean)
-            .args(["--minutes", "0.02", "-o"])
+            .args(["--minutes", "0.02", "--fit-source", "spatial", "-o"])
             .arg(&out)
             .env("OMP_NUM_THREADS", "1");
         c
@@ -222,4 +222,95 @@ fn adapt_fits_the_renderer_to_the_cameras_rain_and_reuses_the_fit_on_resume() {
         let (ok, text) = output_of(adapt().args([flag, bad]));
         assert!(!ok && text.contains(&format!("{flag} {bad}")), "{text}");
     }
+}
+
+/// `n` frames of one still camera (a textured street-like scene with sensor noise), each with
+/// its own faint thin streaks at 20 degrees when `rain`, into `dir`; frame `odd` (if any) at
+/// another size.
+fn write_still_clip(dir: &std::path::Path, n: usize, rain: bool, odd: Option<usize>) {
+    use nlcl::synthetic_rain::{StreakRanges, render_streaks};
+    std::fs::create_dir_all(dir).unwrap();
+    let faint = StreakRanges {
+        angle: (18.0, 22.0),
+        length: (20.0, 40.0),
+        coverage: (0.02, 0.04),
+        brightness: (0.06, 0.1),
+        blur: (0, 0),
+    };
+    let mut rng = nlcl::rng::Rng::new(7);
+    for k in 0..n {
+        let (w, h) = if odd == Some(k) { (96, 96) } else { (192, 160) };
+        let plane = w * h;
+        let mut p = vec![0f32; 3 * plane];
+        for c in 0..3 {
+            for i in 0..plane {
+                let (x, y) = ((i % w) as f32, (i / w) as f32);
+                let texture = 0.12 * ((x * 0.9).sin() * (y * 0.37).cos()).signum();
+                p[c * plane + i] =
+                    0.35 + 0.2 * (y / h as f32) + texture + 0.05 * c as f32 + 0.006 * rng.normal();
+            }
+        }
+        if rain {
+            render_streaks(&mut p, w, h, &faint, &mut rng);
+        }
+        let img = image::RgbImage::from_fn(w as u32, h as u32, |x, y| {
+            let i = (y as usize) * w + x as usize;
+            image::Rgb(std::array::from_fn(|c| {
+                (p[c * plane + i].clamp(0.0, 1.0) * 255.0).round() as u8
+            }))
+        });
+        img.save(dir.join(format!("{k:03}.png"))).unwrap();
+    }
+}
+
+/// On a still camera's clip the fit measures what the frames add over their temporal median
+/// (auto), and finds the faint streaks' direction; `--fit-source temporal` on frames that are
+/// not one camera's clip is refused with the reason.
+#[test]
+fn adapt_fits_a_still_cameras_faint_rain_from_its_transients() {
+    common::require_trainer();
+    let dir = tempfile::tempdir().unwrap();
+    let (rainy, clean) = (dir.path().join("rainy"), dir.path().join("dry"));
+    write_still_clip(&rainy, 10, true, None);
+    write_scenes(&clean, 8, false);
+    let adapt = |out: &str, rainy: &std::path::Path, extra: &[&str]| {
+        let mut c = nlcl();
+        c.args(["adapt", "--model", "lite", "--rainy"])
+            .arg(rainy)
+            .arg("--clean")
+            .arg(&clean)
+            .args(["--minutes", "0.01", "-o"])
+            .arg(dir.path().join(out))
+            .args(extra)
+            .env("OMP_NUM_THREADS", "1");
+        output_of(&mut c)
+    };
+    let (ok, text) = adapt("cam.onnx", &rainy, &[]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("over their temporal median (a still camera"),
+        "{text}"
+    );
+    let fit: nlcl::synthetic_rain::StreakRanges =
+        std::fs::read_to_string(dir.path().join("cam-run/rain-fit.txt"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+    let mid = 0.5 * (fit.angle.0 + fit.angle.1);
+    assert!((mid - 20.0).abs() < 6.0, "{fit}");
+    assert!(fit.brightness.0 < 0.2, "{fit}");
+
+    let odd = dir.path().join("odd");
+    write_still_clip(&odd, 8, true, Some(3));
+    let (ok, text) = adapt("odd.onnx", &odd, &["--fit-source", "temporal"]);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("--fit-source temporal") && text.contains("frame 3 is 96x96"),
+        "{text}"
+    );
+    // Auto falls back to fitting each frame on its own, saying why.
+    let (ok, text) = adapt("odd-auto.onnx", &odd, &[]);
+    assert!(ok, "{text}");
+    assert!(text.contains("fitting each frame on its own"), "{text}");
 }

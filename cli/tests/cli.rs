@@ -595,6 +595,57 @@ fn render_rain_writes_rainy_copies_and_pairs() {
     assert!(err.contains("--sharp-downpour 1.5"), "{err}");
 }
 
+/// `nlcl render-rain --streaks RANGES` draws straight streaks of those ranges only: vertical
+/// ones brighten samples along columns; bad ranges are an error naming the option.
+#[test]
+fn render_rain_draws_the_streak_ranges_it_is_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("grey");
+    std::fs::create_dir_all(&src).unwrap();
+    let grey = image::RgbImage::from_pixel(96, 96, image::Rgb([60, 60, 60]));
+    grey.save(src.join("g.png")).unwrap();
+    let out = dir.path().join("streaks");
+    run_ok(
+        nlcl()
+            .arg("render-rain")
+            .arg(&src)
+            .arg("-o")
+            .arg(&out)
+            .args([
+                "--streaks",
+                "angle=0:0 length=40:40 coverage=0.05:0.05 brightness=0.5:0.5 blur=0:0",
+            ]),
+    );
+    let r = open_rgb(&out.join("g.png"));
+    let bright: Vec<(u32, u32)> = r
+        .enumerate_pixels()
+        .filter(|(_, _, p)| p[0] > 70)
+        .map(|(x, y, _)| (x, y))
+        .collect();
+    assert!(
+        bright.len() > 96 * 96 / 50,
+        "{} bright samples",
+        bright.len()
+    );
+    // Vertical streaks (drawn about two samples wide): a bright sample's neighbour below is
+    // bright more than twice as often as its neighbour to the right.
+    let is_bright = |x: u32, y: u32| x < 96 && y < 96 && r.get_pixel(x, y)[0] > 70;
+    let below = bright.iter().filter(|&&(x, y)| is_bright(x, y + 1)).count();
+    let right = bright.iter().filter(|&&(x, y)| is_bright(x + 1, y)).count();
+    assert!(below > 2 * right, "below {below}, right {right}");
+    let bad = nlcl()
+        .arg("render-rain")
+        .arg(&src)
+        .arg("-o")
+        .arg(dir.path().join("bad"))
+        .args(["--streaks", "angle=0:0 length=oops"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("--streaks"), "{err}");
+}
+
 /// `nlcl train` for a few steps on tiny generated images (rain rendered on the fly), then
 /// `nlcl export` of the run, `nlcl info` of the model and `nlcl derain` with it, which must give
 /// what the engine gives with the same model file. Training and export run in the `nlcl-train`
