@@ -142,19 +142,19 @@ fn rgb_crop(img: &Planar, x0: usize, y0: usize) -> Vec<f32> {
     out
 }
 
-/// Separable square minimum (or maximum) filter of radius [`RADIUS`].
-fn extremum(v: &[f32], w: usize, h: usize, max: bool) -> Vec<f32> {
+/// Separable square minimum (or maximum) filter of `radius` over one plane of `w` x `h`.
+pub(crate) fn extremum(v: &[f32], w: usize, h: usize, radius: usize, max: bool) -> Vec<f32> {
     let pick = |a: f32, b: f32| if max { a.max(b) } else { a.min(b) };
     let mut t = vec![0f32; v.len()];
     for y in 0..h {
         for x in 0..w {
-            let (lo, hi) = (x.saturating_sub(RADIUS), (x + RADIUS).min(w - 1));
+            let (lo, hi) = (x.saturating_sub(radius), (x + radius).min(w - 1));
             t[y * w + x] = (lo..=hi).map(|i| v[y * w + i]).reduce(pick).unwrap_or(0.0);
         }
     }
     let mut out = vec![0f32; v.len()];
     for y in 0..h {
-        let (lo, hi) = (y.saturating_sub(RADIUS), (y + RADIUS).min(h - 1));
+        let (lo, hi) = (y.saturating_sub(radius), (y + radius).min(h - 1));
         for x in 0..w {
             out[y * w + x] = (lo..=hi).map(|j| t[j * w + x]).reduce(pick).unwrap_or(0.0);
         }
@@ -164,7 +164,13 @@ fn extremum(v: &[f32], w: usize, h: usize, max: bool) -> Vec<f32> {
 
 /// White top-hat: the image less its morphological opening (bright thin structure).
 fn top_hat(y: &[f32]) -> Vec<f32> {
-    let opened = extremum(&extremum(y, CROP, CROP, false), CROP, CROP, true);
+    let opened = extremum(
+        &extremum(y, CROP, CROP, RADIUS, false),
+        CROP,
+        CROP,
+        RADIUS,
+        true,
+    );
     y.iter()
         .zip(&opened)
         .map(|(a, b)| (a - b).max(0.0))

@@ -559,6 +559,13 @@ pub fn parse_streak_ranges_list(text: &str) -> Result<Vec<StreakRanges>, StreakR
     Ok(list)
 }
 
+/// BT.601 luma of planar RGB (`3 * n` values, `n` per plane).
+pub fn planar_luma(planes: &[f32], n: usize) -> Vec<f32> {
+    (0..n)
+        .map(|i| 0.299 * planes[i] + 0.587 * planes[n + i] + 0.114 * planes[2 * n + i])
+        .collect()
+}
+
 /// One image of fitted rain: a layer of straight streaks drawn from `ranges`, added and
 /// clipped like classic rain.
 pub fn render_streaks(
@@ -674,9 +681,7 @@ pub fn render_rain(planes: &mut [f32], w: usize, h: usize, style: &RainStyle, rn
     let dark = rng.chance(style.dark_on_bright);
     // Rain is nearly colourless; a slight blue-white tint.
     let tint = [0.97, 0.99, 1.0];
-    let luma: Vec<f32> = (0..n)
-        .map(|i| 0.299 * planes[i] + 0.587 * planes[n + i] + 0.114 * planes[2 * n + i])
-        .collect();
+    let luma = planar_luma(planes, n);
     for c in 0..3 {
         let p = &mut planes[c * n..(c + 1) * n];
         for (i, (v, &r)) in p.iter_mut().zip(&s).enumerate() {

@@ -11,7 +11,8 @@
 //! and clean frames, and refuses footage from a camera that moves through the scene (the
 //! median then holds no scene).
 
-use crate::rain_fit::Planar;
+use crate::rain_fit::{Planar, extremum};
+use crate::synthetic_rain::planar_luma;
 
 /// Frames either side of a frame whose median is its background.
 pub const RADIUS: usize = 3;
@@ -98,12 +99,25 @@ pub fn still_camera_transients(frames: &[Planar]) -> Result<Transients, Transien
     for t in 0..frames.len() {
         let start = t.saturating_sub(RADIUS).min(frames.len() - MIN_FRAMES);
         let near = &frames[start..start + MIN_FRAMES];
+        // The frame itself is in its window: no shift, no offset.
         let shifts: Vec<(isize, isize)> = (start..start + MIN_FRAMES)
-            .map(|s| lumas[t].shift_to(&lumas[s]))
+            .map(|s| {
+                if s == t {
+                    (0, 0)
+                } else {
+                    lumas[t].shift_to(&lumas[s])
+                }
+            })
             .collect();
         let offsets: Vec<f32> = (start..start + MIN_FRAMES)
             .zip(&shifts)
-            .map(|(s, &shift)| lumas[t].offset_to(&lumas[s], shift))
+            .map(|(s, &shift)| {
+                if s == t {
+                    0.0
+                } else {
+                    lumas[t].offset_to(&lumas[s], shift)
+                }
+            })
             .collect();
         let mut brighter = vec![0f32; n];
         let mut darker = vec![0f32; n];
@@ -164,10 +178,7 @@ struct Luma {
 impl Luma {
     fn of(f: &Planar) -> Luma {
         let (w, h) = (f.width, f.height);
-        let p = w * h;
-        let full: Vec<f32> = (0..p)
-            .map(|i| 0.299 * f.planes[i] + 0.587 * f.planes[p + i] + 0.114 * f.planes[2 * p + i])
-            .collect();
+        let full = planar_luma(f.planes, w * h);
         let (cw, ch) = (w / COARSE, h / COARSE);
         let mut coarse = vec![0f32; cw * ch];
         for (j, row) in coarse.chunks_mut(cw.max(1)).enumerate().take(ch) {
@@ -273,27 +284,6 @@ impl Luma {
     }
 }
 
-/// Largest value of `v` (one plane of `w` x `h`) in the 3x3 square around each sample.
-fn max3x3(v: &[f32], w: usize, h: usize) -> Vec<f32> {
-    let mut rows = vec![0f32; v.len()];
-    for y in 0..h {
-        for x in 0..w {
-            let (lo, hi) = (x.saturating_sub(1), (x + 1).min(w - 1));
-            rows[y * w + x] = v[y * w + lo..=y * w + hi]
-                .iter()
-                .fold(0f32, |a, b| a.max(*b));
-        }
-    }
-    let mut out = vec![0f32; v.len()];
-    for y in 0..h {
-        let (lo, hi) = (y.saturating_sub(1), (y + 1).min(h - 1));
-        for x in 0..w {
-            out[y * w + x] = (lo..=hi).map(|j| rows[j * w + x]).fold(0f32, f32::max);
-        }
-    }
-    out
-}
-
 /// The change all three channels share (their minimum): rain brightens every channel alike,
 /// while coloured changes (lights, moving coloured things) and much of the noise sit in one
 /// or two.
@@ -308,8 +298,8 @@ fn grey(v: &[f32], plane: usize) -> Vec<f32> {
 /// darker change side by side; a streak only a brighter one, which keeps what it stands
 /// above the noise.
 fn cancel_pairs(brighter: &[f32], darker: &[f32], w: usize, h: usize) -> Transient {
-    let near_d = max3x3(darker, w, h);
-    let near_b = max3x3(brighter, w, h);
+    let near_d = extremum(darker, w, h, 1, true);
+    let near_b = extremum(brighter, w, h, 1, true);
     let b: Vec<f32> = brighter
         .iter()
         .zip(&near_d)

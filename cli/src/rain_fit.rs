@@ -35,7 +35,11 @@ const MAX_ANGLE_SPREAD: f32 = 90.0;
 
 /// Up to `max` images of `inputs`, evenly spread, as (planar, width, height).
 fn load(inputs: &[PathBuf], max: usize) -> Result<Vec<(Vec<f32>, usize, usize)>> {
-    let files = images::collect(inputs)?;
+    load_files(&images::collect(inputs)?, max)
+}
+
+/// Up to `max` of `files`, evenly spread, as (planar, width, height).
+fn load_files(files: &[PathBuf], max: usize) -> Result<Vec<(Vec<f32>, usize, usize)>> {
     let step = files.len().div_ceil(max).max(1);
     files
         .iter()
@@ -92,7 +96,7 @@ fn clip_transients(rainy: &[PathBuf]) -> Result<Vec<Transients>> {
                 _ => 1,
             };
             let max = max.min(MAX_CLIP_PIXELS / pixels).max(MIN_FRAMES);
-            let frames = load(std::slice::from_ref(input), max)?;
+            let frames = load_files(&files, max)?;
             still_camera_transients(&views(&frames)).with_context(|| format!("{}", input.display()))
         })
         .collect()
