@@ -446,6 +446,44 @@ impl Model {
         Ok(out)
     }
 
+    /// Runs the model on `n` images of `h` x `w` (NCHW, [-1, 1]) and returns the float outputs
+    /// named `names`, whatever their shapes (e.g. the intermediate tensors that
+    /// [`crate::onnx::int8::with_calibration_outputs`] exposes).
+    pub fn run_named(
+        &mut self,
+        input: &[f32],
+        n: usize,
+        h: usize,
+        w: usize,
+        names: &[String],
+    ) -> Result<Vec<Vec<f32>>, RuntimeError> {
+        let len = n * 3 * h * w;
+        if len == 0 || input.len() < len {
+            return Err(RuntimeError::BadInput(format!(
+                "input holds {} floats, {n}x3x{h}x{w} needs {len}",
+                input.len()
+            )));
+        }
+        let tensor = TensorRef::from_array_view(([n, 3, h, w], &input[..len]))
+            .map_err(|e| RuntimeError::Inference(e.to_string()))?;
+        let outputs = self
+            .session
+            .run(ort::inputs![INPUT_NAME => tensor])
+            .map_err(|e| RuntimeError::Inference(e.to_string()))?;
+        names
+            .iter()
+            .map(|name| {
+                let value = outputs
+                    .get(name.as_str())
+                    .ok_or_else(|| RuntimeError::Inference(format!("no output {name:?}")))?;
+                let (_, data) = value
+                    .try_extract_tensor::<f32>()
+                    .map_err(|e| RuntimeError::Inference(e.to_string()))?;
+                Ok(data.to_vec())
+            })
+            .collect()
+    }
+
     /// What the model is.
     pub fn info(&self) -> &ModelInfo {
         &self.info

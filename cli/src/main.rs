@@ -16,6 +16,7 @@ mod eval;
 mod float16;
 mod images;
 mod info;
+mod int8;
 mod rain_fit;
 #[cfg(feature = "gstreamer")]
 mod relay;
@@ -112,6 +113,23 @@ enum Command {
         #[arg(short = 'o', long = "output", value_name = "MODEL.onnx")]
         output: PathBuf,
     },
+    /// Write a model's INT8 variant (integer convolutions on the CPU), calibrated on images
+    /// like those it will see (rainy and dry frames of the camera, or photos of such scenes).
+    Int8 {
+        /// `lite` (the default), `standard`, `full`, or an ONNX file written by nlcl.
+        #[arg(value_name = "NAME|FILE")]
+        model: Option<String>,
+        /// Calibration images: files or folders (repeatable).
+        #[arg(long, required = true, num_args = 1.., value_name = "IMAGES")]
+        calibration: Vec<PathBuf>,
+        /// Each activation is quantized over the range holding this percentage of its
+        /// calibration values (the rarest extremes saturate); 100 = the whole range.
+        #[arg(long, default_value_t = 99.99)]
+        percentile: f64,
+        /// Output ONNX file.
+        #[arg(short = 'o', long = "output", value_name = "MODEL.onnx")]
+        output: PathBuf,
+    },
     /// Benchmarks: the element vs the bare session and vs a Python loop, conversion vs memcpy.
     #[cfg(feature = "gstreamer")]
     Bench(bench::BenchArgs),
@@ -185,6 +203,12 @@ fn main() -> Result<()> {
         Command::Eval(args) => eval::run(&args),
         Command::Info { model } => info::run(model.as_deref()),
         Command::Float16 { model, output } => float16::run(model.as_deref(), &output),
+        Command::Int8 {
+            model,
+            calibration,
+            percentile,
+            output,
+        } => int8::run(model.as_deref(), &calibration, percentile, &output),
         #[cfg(feature = "gstreamer")]
         Command::Bench(args) => bench::run(&args),
         Command::RenderRain {

@@ -781,3 +781,85 @@ fn train_then_export_info_and_derain_with_the_model() {
         .unwrap();
     assert!(!refused.status.success(), "a float16 model converted twice");
 }
+
+/// `nlcl int8` on the built-in model: calibrated on a few images (some with rendered rain), the
+/// variant is marked, a third of the file, and derains another image within a level or so of
+/// the float model (the validation figures are in models/MODELS.md); bad requests are refused
+/// with the reason.
+#[test]
+fn int8_variant_of_the_built_in_model() {
+    const TEST: &str = "int8_variant_of_the_built_in_model";
+    if nlcl::DEFAULT_MODEL.is_none() {
+        skip(TEST, "this build has no built-in model");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let calib = dir.path().join("calib");
+    write_images(&calib, &[(96, 64), (80, 80), (64, 96)]);
+    run_ok(
+        nlcl()
+            .args(["render-rain", "--seed", "4", "-o"])
+            .arg(calib.join("rainy"))
+            .arg(&calib),
+    );
+    let q = dir.path().join("lite-int8.onnx");
+    let said = run_ok(
+        nlcl()
+            .args(["int8", "lite", "--calibration"])
+            .arg(&calib)
+            .arg(calib.join("rainy"))
+            .arg("-o")
+            .arg(&q),
+    );
+    assert!(said.contains("calibrated on 6 images"), "{said}");
+    let info = run_ok(nlcl().arg("info").arg(&q));
+    assert!(info.contains("nlcl.precision: int8"), "{info}");
+    let float_len = nlcl::DEFAULT_MODEL.unwrap().len() as u64;
+    let q_len = std::fs::metadata(&q).unwrap().len();
+    assert!(
+        q_len < float_len / 2,
+        "int8 {q_len} bytes vs float32 {float_len}"
+    );
+
+    let img = gradient(70, 46, 99);
+    let opts = nlcl::runtime::SessionOptions {
+        threads: 1,
+        ..Default::default()
+    };
+    let run = |m: nlcl::runtime::Model| {
+        let mut m = m;
+        m.derain_rgb8(img.as_raw(), img.width() as usize, img.height() as usize)
+            .unwrap()
+    };
+    let want = run(nlcl::runtime::Model::open_default(&opts).unwrap());
+    let got = run(nlcl::runtime::Model::open(&q, &opts).unwrap());
+    let diffs: Vec<u8> = got.iter().zip(&want).map(|(a, b)| a.abs_diff(*b)).collect();
+    let mean = diffs.iter().map(|&d| f64::from(d)).sum::<f64>() / diffs.len() as f64;
+    assert!(
+        mean < 1.0,
+        "int8 differs from float32 by {mean} levels on average"
+    );
+    assert!(
+        diffs.iter().any(|&d| d > 0),
+        "int8 identical to float32: not quantized?"
+    );
+
+    let refused = |args: &[&str], calibration: &Path, why: &str| {
+        let out = nlcl()
+            .args(args)
+            .arg("--calibration")
+            .arg(calibration)
+            .arg("-o")
+            .arg(dir.path().join("x.onnx"))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(text.contains(why), "{args:?}: {text}");
+    };
+    refused(&["int8", q.to_str().unwrap()], &calib, "already int8");
+    refused(&["int8", "--percentile", "20"], &calib, "--percentile 20");
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    refused(&["int8"], &empty, "no calibration images");
+}

@@ -5,6 +5,7 @@
 //! clamped to [-1, 1], provenance in `metadata_props` (keys in [`meta`]).
 
 pub mod float16;
+pub mod int8;
 pub mod proto;
 
 use std::collections::BTreeMap;

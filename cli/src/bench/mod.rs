@@ -11,6 +11,8 @@
 //!   a user would otherwise write (`bench/python_loop.py`: OpenCV decode, numpy normalisation,
 //!   `onnxruntime.InferenceSession.run`, OpenCV encode) on the same clip, model and threads.
 //! * (c) frame <-> tensor conversion against a plain memory copy of the tensor's bytes.
+//! * (d) the bare session of the model against that of each `--versus` model (its INT8
+//!   variant, another model of the family), interleaved.
 //! * `--soak N`: resident memory of a long pipeline, sampled every `--soak-every` frames.
 //!
 //! Every pipeline and loop of (a), (b) and the soak runs in its own child process (this
@@ -22,6 +24,7 @@ mod children;
 mod part_a;
 mod part_b;
 mod part_c;
+mod part_d;
 mod report;
 mod soak;
 
@@ -39,6 +42,7 @@ use child::run_child;
 use part_a::part_a;
 use part_b::part_b;
 use part_c::part_c;
+use part_d::part_d;
 use report::{claims, machine, print_report};
 use soak::soak;
 
@@ -67,6 +71,8 @@ pub enum Part {
     B,
     /// Conversion vs memory copy.
     C,
+    /// Bare session of --model vs bare sessions of the --versus models.
+    D,
 }
 
 #[derive(clap::Args, Clone, Debug)]
@@ -92,6 +98,10 @@ pub struct BenchArgs {
     /// Which benchmarks to run.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "a,b,c")]
     pub parts: Vec<Part>,
+    /// Models to compare with --model in part (d), bare sessions side by side: names of the
+    /// family or ONNX files (repeatable), e.g. the model's INT8 variant.
+    #[arg(long)]
+    pub versus: Vec<PathBuf>,
     /// Pixel formats of (a)'s element pipelines, as in GStreamer caps.
     #[arg(long, value_delimiter = ',', default_value = "I420,RGBx")]
     pub formats: Vec<String>,
@@ -228,6 +238,7 @@ struct Report {
     a: Vec<RowA>,
     b: Option<PartB>,
     c: Vec<RowC>,
+    d: Vec<RowD>,
     soak: Option<Soak>,
     claims: Vec<Claim>,
 }
@@ -302,6 +313,18 @@ struct RowC {
 }
 
 #[derive(Serialize, Debug)]
+struct RowD {
+    size: Size,
+    /// The model compared with --model.
+    versus: String,
+    versus_fps: f64,
+    model_fps: f64,
+    /// Median over rounds of versus fps / model fps measured in the same round.
+    ratio: f64,
+    ratio_rounds: Vec<f64>,
+}
+
+#[derive(Serialize, Debug)]
 struct Soak {
     size: Size,
     frames: u64,
@@ -371,18 +394,7 @@ fn bar(len: u64, what: &str) -> ProgressBar {
 /// built-in default model's bytes.
 fn model_file(args: &BenchArgs, dir: &Path) -> Result<(PathBuf, String)> {
     if let Some(p) = &args.model {
-        if !p.exists()
-            && let Some(name) = p.to_str().and_then(nlcl::family::ModelName::from_name)
-        {
-            let (bytes, origin) = nlcl::family::ModelSource::Named(name).bytes()?;
-            let path = dir.join(name.file_name());
-            std::fs::write(&path, &bytes)?;
-            return Ok((path, origin));
-        }
-        if !p.exists() {
-            bail!("model file {} not found", p.display());
-        }
-        return Ok((p.clone(), format!("file {}", p.display())));
+        return model_path(p, dir, "");
     }
     if let Some(tag) = &args.random_arch {
         let spec = nlcl::ModelSpec::from_tag(tag)?;
@@ -404,6 +416,22 @@ fn model_file(args: &BenchArgs, dir: &Path) -> Result<(PathBuf, String)> {
     let path = dir.join("default.onnx");
     std::fs::write(&path, bytes)?;
     Ok((path, "built-in default model (models/default.onnx)".into()))
+}
+
+/// A model given by name (written into `dir`, its file name after `prefix`) or as a file.
+fn model_path(p: &Path, dir: &Path, prefix: &str) -> Result<(PathBuf, String)> {
+    if !p.exists()
+        && let Some(name) = p.to_str().and_then(nlcl::family::ModelName::from_name)
+    {
+        let (bytes, origin) = nlcl::family::ModelSource::Named(name).bytes()?;
+        let path = dir.join(format!("{prefix}{}", name.file_name()));
+        std::fs::write(&path, &bytes)?;
+        return Ok((path, origin));
+    }
+    if !p.exists() {
+        bail!("model file {} not found", p.display());
+    }
+    Ok((p.to_path_buf(), format!("file {}", p.display())))
 }
 
 /// The venv's Python for (b): `Ok(Err(reason))` to skip (b) when there is none.
@@ -528,6 +556,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     if args.parts.contains(&Part::C) {
         report.c = part_c(&ctx)?;
+    }
+    if args.parts.contains(&Part::D) {
+        report.d = part_d(&ctx, dir.path())?;
     }
     if let Some(frames) = args.soak {
         report.soak = Some(soak(&ctx, frames)?);

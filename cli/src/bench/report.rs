@@ -146,6 +146,27 @@ pub(super) fn print_report(out: &Out, r: &Report, args: &BenchArgs) {
             ));
         }
     }
+    if !r.d.is_empty() {
+        out.say(format!(
+            "\n(d) bare sessions side by side (Model::run on a pre-converted tensor), median of {} rounds; \
+             ratio = the other model's fps / this model's",
+            r.rounds
+        ));
+        out.say(format!(
+            "{:<10} {:>10} {:>10} {:>7}  other model",
+            "size", "model fps", "other fps", "ratio"
+        ));
+        for d in &r.d {
+            out.say(format!(
+                "{:<10} {:>10.2} {:>10.2} {:>7.3}  {}",
+                d.size.to_string(),
+                d.model_fps,
+                d.versus_fps,
+                d.ratio,
+                d.versus
+            ));
+        }
+    }
     if let Some(s) = &r.soak {
         out.say(format!(
             "\nsoak: {} frames of {} I420 through nlclderain ({:.1} fps), resident memory every {} frames (MiB):",
