@@ -1,11 +1,13 @@
-//! The INT8 variant of a model this writer produced, in ONNX Runtime's QDQ form: every
-//! convolution's weights stored as int8 (one scale per output channel), its bias as int32, and
-//! the activations between layers quantized to uint8 (one scale per tensor, from ranges measured
-//! on calibration images). ONNX Runtime fuses each `DequantizeLinear -> Conv -> QuantizeLinear`
-//! into an integer convolution (`QLinearConv`; VNNI instructions where the CPU has them), each
-//! block's sum into `QLinearAdd`, and drops a ReLU into the quantization after it. The input
-//! `rainy` and the outputs stay float32, and the global residual (input + change) and the clamp
-//! stay float, so the model-file contract is unchanged.
+//! The INT8 variant of a model this writer produced, in ONNX Runtime's QDQ form: the
+//! convolutions' weights stored as int8 (one scale per output channel), their biases as int32,
+//! and the activations between them quantized to uint8 (one scale per tensor, from ranges
+//! measured on calibration images). ONNX Runtime's graph optimizer turns each
+//! `DequantizeLinear -> Conv -> QuantizeLinear` into an integer convolution (`QLinearConv`,
+//! with VNNI instructions where the CPU has them) and each block's sum into `QLinearAdd`; the
+//! speed-up `nlcl bench --parts d` measures (models/MODELS.md) is that. The first convolution,
+//! the last one, the global residual (input + change) and the clamp stay float (see
+//! `quantized_tensors` for why), as do the input `rainy` and the outputs, so the model-file
+//! contract is unchanged.
 //!
 //! Two steps, because the ranges come from running the float model:
 //! [`with_calibration_outputs`] exposes the tensors to be quantized as extra graph outputs,
