@@ -443,3 +443,48 @@ pub fn to_int8(bytes: &[u8], ranges: &BTreeMap<String, Range>) -> Result<Vec<u8>
     });
     Ok(model.encode_to_vec())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn central_range_leaves_out_the_rarest_extremes() {
+        // 100,000 values spread over [-1, 1] and one far outlier: the full range is set by the
+        // outlier, the central 99.99 % by the common values.
+        let values: Vec<f32> = (0..100_000)
+            .map(|i| i as f32 / 50_000.0 - 1.0)
+            .chain([300.0])
+            .collect();
+        let mut range = Range::EMPTY;
+        range.include(&values);
+        assert_eq!((range.min, range.max), (-1.0, 300.0));
+        let mut hist = Histogram::new(range);
+        hist.add(&values);
+        assert_eq!(hist.central(0.0), range);
+        let central = hist.central(1e-4);
+        assert!(central.min <= -0.99 && central.max >= 0.99, "{central:?}");
+        assert!(
+            central.max < 1.2,
+            "the outlier still sets the range: {central:?}"
+        );
+    }
+
+    #[test]
+    fn uint8_steps_hold_zero_exactly() {
+        for r in [
+            (-1.0, 3.0),
+            (0.0, 7.97),
+            (0.5, 2.0),
+            (-4.0, -1.0),
+            (0.0, 0.0),
+        ] {
+            let (scale, zero) = Range { min: r.0, max: r.1 }.uint8_params();
+            assert!(scale > 0.0, "{r:?}");
+            // 0 maps to the integer `zero`, and the whole range (with 0) fits in 0..=255.
+            let lo = (r.0.min(0.0) / scale).round() + f32::from(zero);
+            let hi = (r.1.max(0.0) / scale).round() + f32::from(zero);
+            assert!(lo >= 0.0 && hi <= 255.0, "{r:?}: {lo}..{hi}");
+        }
+    }
+}
