@@ -256,6 +256,40 @@ fn raw_f32(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
+/// Stores the quantized initializer `name` (`(dims, data type, raw values)`, one scale per
+/// output channel along axis 0, zero points `zero` as raw bytes of that type) and dequantizes it
+/// for its reader; returns the dequantized tensor's name.
+fn per_channel(
+    name: &str,
+    (dims, dtype, raw): (Vec<i64>, i32, Vec<u8>),
+    scales: &[f32],
+    zero: Vec<u8>,
+    nodes: &mut Vec<NodeProto>,
+    inits: &mut Vec<TensorProto>,
+) -> String {
+    let channels = vec![scales.len() as i64];
+    inits.push(tensor(format!("{name}.q"), dims, dtype, raw));
+    inits.push(tensor(
+        format!("{name}.scale"),
+        channels.clone(),
+        data_type::FLOAT,
+        raw_f32(scales),
+    ));
+    inits.push(tensor(format!("{name}.zero"), channels, dtype, zero));
+    let out = format!("{name}.dq");
+    nodes.push(op(
+        "DequantizeLinear",
+        vec![
+            format!("{name}.q"),
+            format!("{name}.scale"),
+            format!("{name}.zero"),
+        ],
+        out.clone(),
+        Some(0),
+    ));
+    out
+}
+
 /// Rewrites the float32 model `bytes` (written by [`super::write_model`]) as its INT8 variant,
 /// with the activation ranges `ranges` measured on calibration images (every name
 /// [`with_calibration_outputs`] returned). The metadata gains `nlcl.precision = int8`.
@@ -349,35 +383,14 @@ pub fn to_int8(bytes: &[u8], ranges: &BTreeMap<String, Range>) -> Result<Vec<u8>
                 .enumerate()
                 .map(|(i, v)| (v / scales[i / per]).round().clamp(-127.0, 127.0) as i8 as u8)
                 .collect();
-            new_inits.push(tensor(
-                format!("{w_name}.q"),
-                w.dims.clone(),
-                data_type::INT8,
-                q,
-            ));
-            new_inits.push(tensor(
-                format!("{w_name}.scale"),
-                vec![out_ch as i64],
-                data_type::FLOAT,
-                raw_f32(&scales),
-            ));
-            new_inits.push(tensor(
-                format!("{w_name}.zero"),
-                vec![out_ch as i64],
-                data_type::INT8,
+            node.input[1] = per_channel(
+                &w_name,
+                (w.dims, data_type::INT8, q),
+                &scales,
                 vec![0; out_ch],
-            ));
-            nodes.push(op(
-                "DequantizeLinear",
-                vec![
-                    format!("{w_name}.q"),
-                    format!("{w_name}.scale"),
-                    format!("{w_name}.zero"),
-                ],
-                format!("{w_name}.dq"),
-                Some(0),
-            ));
-            node.input[1] = format!("{w_name}.dq");
+                &mut nodes,
+                &mut new_inits,
+            );
             if let Some(b_name) = node.input.get(2).cloned() {
                 let b = initializers.remove(&b_name).ok_or_else(|| {
                     OnnxError::Decode(format!("convolution {:?} has no bias", node.name))
@@ -395,35 +408,14 @@ pub fn to_int8(bytes: &[u8], ranges: &BTreeMap<String, Range>) -> Result<Vec<u8>
                     .zip(&b_scales)
                     .flat_map(|(v, s)| ((v / s).round() as i32).to_le_bytes())
                     .collect();
-                new_inits.push(tensor(
-                    format!("{b_name}.q"),
-                    b.dims.clone(),
-                    data_type::INT32,
-                    q,
-                ));
-                new_inits.push(tensor(
-                    format!("{b_name}.scale"),
-                    vec![out_ch as i64],
-                    data_type::FLOAT,
-                    raw_f32(&b_scales),
-                ));
-                new_inits.push(tensor(
-                    format!("{b_name}.zero"),
-                    vec![out_ch as i64],
-                    data_type::INT32,
+                node.input[2] = per_channel(
+                    &b_name,
+                    (b.dims, data_type::INT32, q),
+                    &b_scales,
                     vec![0; 4 * out_ch],
-                ));
-                nodes.push(op(
-                    "DequantizeLinear",
-                    vec![
-                        format!("{b_name}.q"),
-                        format!("{b_name}.scale"),
-                        format!("{b_name}.zero"),
-                    ],
-                    format!("{b_name}.dq"),
-                    Some(0),
-                ));
-                node.input[2] = format!("{b_name}.dq");
+                    &mut nodes,
+                    &mut new_inits,
+                );
             }
         }
         let out = node.output.first().cloned();
