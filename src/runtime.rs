@@ -302,6 +302,31 @@ impl fmt::Debug for Model {
     }
 }
 
+/// Runs `session` on one input tensor of `shape` (NCHW).
+fn infer<'s>(
+    session: &'s mut Session,
+    input: &[f32],
+    shape: [usize; 4],
+) -> Result<ort::session::SessionOutputs<'s>, RuntimeError> {
+    let tensor = TensorRef::from_array_view((shape, input))
+        .map_err(|e| RuntimeError::Inference(e.to_string()))?;
+    session
+        .run(ort::inputs![INPUT_NAME => tensor])
+        .map_err(|e| RuntimeError::Inference(e.to_string()))
+}
+
+/// The float output `name` of a run: its shape and values.
+fn float_output<'a>(
+    outputs: &'a ort::session::SessionOutputs<'_>,
+    name: &str,
+) -> Result<(&'a ort::value::Shape, &'a [f32]), RuntimeError> {
+    outputs
+        .get(name)
+        .ok_or_else(|| RuntimeError::Inference(format!("no output {name:?}")))?
+        .try_extract_tensor::<f32>()
+        .map_err(|e| RuntimeError::Inference(e.to_string()))
+}
+
 /// Input and output names of the model contract.
 pub const INPUT_NAME: &str = "rainy";
 pub const CLEAN_NAME: &str = "clean";
@@ -464,21 +489,11 @@ impl Model {
                 input.len()
             )));
         }
-        let tensor = TensorRef::from_array_view(([n, 3, h, w], &input[..len]))
-            .map_err(|e| RuntimeError::Inference(e.to_string()))?;
-        let outputs = self
-            .session
-            .run(ort::inputs![INPUT_NAME => tensor])
-            .map_err(|e| RuntimeError::Inference(e.to_string()))?;
+        let outputs = infer(&mut self.session, &input[..len], [n, 3, h, w])?;
         names
             .iter()
             .map(|name| {
-                let value = outputs
-                    .get(name.as_str())
-                    .ok_or_else(|| RuntimeError::Inference(format!("no output {name:?}")))?;
-                let (_, data) = value
-                    .try_extract_tensor::<f32>()
-                    .map_err(|e| RuntimeError::Inference(e.to_string()))?;
+                let (_, data) = float_output(&outputs, name)?;
                 Ok(data.to_vec())
             })
             .collect()
@@ -521,19 +536,9 @@ impl Model {
                 clean.len()
             )));
         }
-        let tensor = TensorRef::from_array_view(([n, 3, h, w], &input[..len]))
-            .map_err(|e| RuntimeError::Inference(e.to_string()))?;
-        let outputs = self
-            .session
-            .run(ort::inputs![INPUT_NAME => tensor])
-            .map_err(|e| RuntimeError::Inference(e.to_string()))?;
+        let outputs = infer(&mut self.session, &input[..len], [n, 3, h, w])?;
         let copy = |name: &str, dst: &mut [f32]| -> Result<(), RuntimeError> {
-            let value = outputs
-                .get(name)
-                .ok_or_else(|| RuntimeError::Inference(format!("no output {name:?}")))?;
-            let (shape, data) = value
-                .try_extract_tensor::<f32>()
-                .map_err(|e| RuntimeError::Inference(e.to_string()))?;
+            let (shape, data) = float_output(&outputs, name)?;
             if data.len() != len {
                 return Err(RuntimeError::Inference(format!(
                     "output {name:?} has shape {shape:?}, expected [{n}, 3, {h}, {w}]"
