@@ -26,16 +26,7 @@ P="${PAIRS:-$D/paired/Rain100L}"
 set_name="$(basename "$P")"
 # The clean training photos: clean_more/ less the validation photos, as symbolic links.
 C=out/adapt/clean-train
-if [ ! -d "$C" ]; then
-  mkdir -p "$C.tmp"
-  held="$(sed 's/#.*//; s/[[:space:]]*$//' models/validation.txt)"
-  for f in "$D"/clean_more/*/*.{jpg,jpeg,png}; do
-    [ -f "$f" ] || continue
-    rel="$(basename "$(dirname "$f")")/$(basename "$f")"
-    grep -qxF "$rel" <<< "$held" || ln -sf "$(realpath "$f")" "$C.tmp/${rel/\//_}"
-  done
-  mv "$C.tmp" "$C"
-fi
+scripts/clean-train.sh "$C"
 out="out/adapt/$set_name-$NAME-$TAG.onnx"
 OMP_NUM_THREADS=1 target/release/nlcl adapt --model "$NAME" --rainy "$P/input" --clean "$C" \
   --minutes "${MINUTES:-30}" --threads 1 -o "$out" "$@"

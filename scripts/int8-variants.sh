@@ -14,19 +14,10 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 # shellcheck source=torch-env.sh
 [ -f scripts/torch-env.sh ] && source scripts/torch-env.sh 2>/dev/null
-D="${NLCL_DATA:-../shared/data}"
 [ "${SKIP_BUILD:-0}" = 1 ] || cargo build --release -p nlcl-cli -p gst-plugin-nlcl
+# The clean training photos: clean_more/ less the validation photos, as symbolic links.
 C=out/adapt/clean-train
-if [ ! -d "$C" ]; then
-  mkdir -p "$C.tmp"
-  held="$(sed 's/#.*//; s/[[:space:]]*$//' models/validation.txt)"
-  for f in "$D"/clean_more/*/*.{jpg,jpeg,png}; do
-    [ -f "$f" ] || continue
-    rel="$(basename "$(dirname "$f")")/$(basename "$f")"
-    grep -qxF "$rel" <<< "$held" || ln -sf "$(realpath "$f")" "$C.tmp/${rel/\//_}"
-  done
-  mv "$C.tmp" "$C"
-fi
+scripts/clean-train.sh "$C"
 mkdir -p out/int8
 [ -d out/int8/calib-rain ] ||
   target/release/nlcl render-rain "$C" -o out/int8/calib-rain --seed 1 --style realistic
